@@ -1,0 +1,207 @@
+import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
+import type { NodeIdentity } from '../protocol/identity.js';
+import { topicsFor } from '../protocol/topics.js';
+import type { Config } from './config/schema.js';
+import { loadOrCreateIdentity } from './identity/keystore.js';
+import { ModelRuntime } from './infer/model-runtime.js';
+import type { Logger } from './log.js';
+import { createMqttLink, type MqttLink } from './mqtt/link.js';
+import { type NodeRecord, nodeName, SOFTWARE_VERSION } from './node-record.js';
+import { Pipeline, type PipelineStats } from './pipeline/pipeline.js';
+
+export interface PartFailure {
+  part: string;
+  code: string;
+  message: string;
+}
+
+export interface AgentStatus {
+  node: { id: string; name: string; version: string };
+  mqtt: { url: string; connected: boolean };
+  broker?: { url: string };
+  models: { id: string; version: string; sha256: string; runs: number; failures: number }[];
+  pipelines: PipelineStats[];
+  failures: PartFailure[];
+}
+
+/**
+ * The agent's controller: builds the parts from the frozen config and starts them. Models
+ * and pipelines start one by one inside their own try/catch: a refused model takes down
+ * only the pipelines that use it, never the others.
+ */
+export class Agent {
+  private identity: NodeIdentity | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private link: MqttLink | null = null;
+  private readonly models = new Map<string, ModelRuntime>();
+  private readonly pipelines: Pipeline[] = [];
+  private readonly failures: PartFailure[] = [];
+  private connected = false;
+  private mqttUrl = '';
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly components: { logger: Logger; identity?: NodeIdentity },
+  ) {}
+
+  get nodeId(): string {
+    if (!this.identity) throw new Error('the agent has not started');
+    return this.identity.peerId;
+  }
+
+  get brokerUrl(): string | undefined {
+    return this.broker?.url;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const log = this.components.logger;
+    this.identity = this.components.identity ?? (await this.loadIdentity());
+    if (config.broker.enabled) {
+      this.broker = createEmbeddedBroker(
+        { host: config.broker.host, port: config.broker.port },
+        { logger: log.child({ component: 'broker' }) },
+      );
+      await this.broker.start();
+    }
+    await this.loadModels();
+    const topics = topicsFor(config.mqtt.topicRoot);
+    // An agent that embeds the site broker talks to it directly, wherever it ended up listening.
+    const url = this.broker ? this.broker.url : config.mqtt.url;
+    this.mqttUrl = url;
+    this.link = createMqttLink(
+      {
+        url,
+        clientId: config.mqtt.clientId ?? `fieldmesh-${this.identity.peerId}`,
+        keepaliveS: config.mqtt.keepaliveS,
+        protocolVersion: config.mqtt.protocolVersion,
+        reconnect: config.mqtt.reconnect,
+        connectTimeoutMs: config.mqtt.connectTimeoutMs,
+        ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
+        ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
+        will: { topic: topics.node(this.identity.peerId), payload: this.recordJson('offline'), qos: 1, retain: true },
+      },
+      { logger: log.child({ component: 'mqtt' }) },
+    );
+    this.link.on('connected', () => {
+      this.connected = true;
+      this.publishRecord('online');
+    });
+    this.link.on('disconnected', () => {
+      this.connected = false;
+    });
+    await this.link.start();
+    await this.startPipelines(topics);
+    this.publishRecord('online');
+    log.info(
+      { node: this.identity.peerId, pipelines: this.pipelines.length, failures: this.failures.length },
+      'agent ready',
+    );
+  }
+
+  async stop(): Promise<void> {
+    const log = this.components.logger;
+    for (const p of this.pipelines) {
+      await p.stop().catch((err: Error) => log.warn({ pipeline: p.id, err: err.message }, 'pipeline stop failed'));
+    }
+    if (this.link && this.identity) {
+      await this.link
+        .publish(topicsFor(this.config.mqtt.topicRoot).node(this.identity.peerId), this.recordJson('offline'), {
+          qos: 1,
+          retain: true,
+        })
+        .catch(() => undefined);
+      await this.link.stop();
+    }
+    for (const m of this.models.values()) await m.close().catch(() => undefined);
+    await this.broker?.stop();
+  }
+
+  status(): AgentStatus {
+    const status: AgentStatus = {
+      node: { id: this.identity?.peerId ?? '', name: nodeName(this.config.node.name), version: SOFTWARE_VERSION },
+      mqtt: { url: this.mqttUrl, connected: this.connected },
+      models: [...this.models.values()].map((m) => ({
+        id: m.id,
+        version: m.manifest.version,
+        sha256: m.sha256,
+        ...m.stats,
+      })),
+      pipelines: this.pipelines.map((p) => p.stats()),
+      failures: [...this.failures],
+    };
+    if (this.broker) status.broker = { url: this.broker.url };
+    return status;
+  }
+
+  private async loadIdentity(): Promise<NodeIdentity> {
+    const { identity, created } = await loadOrCreateIdentity(this.config.node.dataDir);
+    if (created) this.components.logger.info({ node: identity.peerId }, 'created a new node identity');
+    return identity;
+  }
+
+  private async loadModels(): Promise<void> {
+    const wanted = new Set(this.config.pipelines.filter((p) => p.enabled).map((p) => p.model));
+    for (const cfg of this.config.models) {
+      if (!wanted.has(cfg.id)) continue;
+      try {
+        this.models.set(cfg.id, await ModelRuntime.load(cfg, { logger: this.components.logger }));
+      } catch (err) {
+        this.fail(`model ${cfg.id}`, err);
+      }
+    }
+  }
+
+  private async startPipelines(topics: ReturnType<typeof topicsFor>): Promise<void> {
+    for (const cfg of this.config.pipelines) {
+      if (!cfg.enabled) continue;
+      const model = this.models.get(cfg.model);
+      if (!model) {
+        this.fail(`pipeline ${cfg.id}`, new Error(`not started: its model "${cfg.model}" did not load (see above)`));
+        continue;
+      }
+      try {
+        const pipeline = new Pipeline(cfg, {
+          link: this.link as MqttLink,
+          model,
+          topics,
+          nodeId: this.nodeId,
+          logger: this.components.logger.child({ component: 'pipeline', pipeline: cfg.id }),
+        });
+        await pipeline.start();
+        this.pipelines.push(pipeline);
+      } catch (err) {
+        this.fail(`pipeline ${cfg.id}`, err);
+      }
+    }
+  }
+
+  private fail(part: string, err: unknown): void {
+    const e = err as Error & { code?: string };
+    const failure = { part, code: e.code ?? 'UNEXPECTED', message: e.message };
+    this.failures.push(failure);
+    this.components.logger.error(failure, `${part} refused`);
+  }
+
+  private recordJson(status: NodeRecord['status']): string {
+    const record: NodeRecord = {
+      id: this.identity?.peerId ?? '',
+      name: nodeName(this.config.node.name),
+      status,
+      version: SOFTWARE_VERSION,
+      models: [...this.models.values()].map((m) => ({ id: m.id, version: m.manifest.version, sha256: m.sha256 })),
+      pipelines: this.pipelines.map((p) => ({ id: p.id, state: p.stats().state })),
+      ts: Date.now(),
+    };
+    if (this.broker) record.broker = this.broker.url;
+    return JSON.stringify(record);
+  }
+
+  private publishRecord(status: NodeRecord['status']): void {
+    if (!this.link || !this.identity) return;
+    const topic = topicsFor(this.config.mqtt.topicRoot).node(this.identity.peerId);
+    this.link.publish(topic, this.recordJson(status), { qos: 1, retain: true }).catch((err: Error) => {
+      this.components.logger.warn({ err: err.message }, 'node record not published');
+    });
+  }
+}

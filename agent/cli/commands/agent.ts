@@ -1,0 +1,52 @@
+import { FieldmeshError } from '../../../protocol/errors.js';
+import { Agent } from '../../agent.js';
+import { loadConfigFile } from '../../config/load.js';
+import { createLogger } from '../../log.js';
+import { parse, UsageError } from '../args.js';
+import { EXIT_HELP } from '../exit-codes.js';
+import { runUntilStopped } from '../lifecycle.js';
+
+export const AGENT_HELP = `fieldmesh agent --config FILE
+
+Runs an agent: connects to the site broker (or embeds one), loads the models and runs the
+pipelines of the configuration file until Ctrl-C or SIGTERM.
+
+Options:
+  -c, --config FILE   YAML configuration (see deploy/examples/ and README.md)
+  -h, --help          this help
+
+Environment: FIELDMESH_DATA_DIR, FIELDMESH_MQTT_URL, FIELDMESH_LOG_LEVEL, FIELDMESH_NODE_NAME,
+FIELDMESH_MQTT_USERNAME, FIELDMESH_MQTT_PASSWORD, FIELDMESH_BROKER_PORT override the file.
+
+${EXIT_HELP}`;
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  const { values } = parse('agent', argv, { config: { type: 'string', short: 'c' } });
+  if (values.help) {
+    process.stdout.write(`${AGENT_HELP}\n`);
+    return 0;
+  }
+  if (!values.config) throw new UsageError('fieldmesh agent: --config FILE is required. Run "fieldmesh agent --help".');
+  const config = await loadConfigFile(values.config);
+  const logger = createLogger(config.log);
+  const agent = new Agent(config, { logger });
+  await runUntilStopped(
+    [
+      {
+        start: async () => {
+          await agent.start();
+          const status = agent.status();
+          if (config.pipelines.some((p) => p.enabled) && status.pipelines.length === 0) {
+            throw new FieldmeshError(
+              'AGENT_NOTHING_TO_RUN',
+              `no pipeline could start (${status.failures.map((f) => `${f.part}: ${f.message}`).join('; ')})`,
+            );
+          }
+        },
+        stop: () => agent.stop(),
+      },
+    ],
+    { logger },
+  );
+  return 0;
+}

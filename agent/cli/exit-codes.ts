@@ -1,0 +1,41 @@
+/** Exit codes of the `fieldmesh` command; documented in README.md and `fieldmesh --help`. */
+export const EXIT = {
+  ok: 0,
+  /** Something unexpected: a bug; the message says where to look. */
+  failure: 1,
+  /** Wrong command line: unknown command or flag, missing argument. */
+  usage: 2,
+  /** The configuration file is missing, unreadable or invalid. */
+  config: 3,
+  /** A part could not start: port in use, broker unreachable, no pipeline could run. */
+  unavailable: 4,
+  /** An input file (model, manifest, key) is invalid. */
+  input: 5,
+} as const;
+
+export const EXIT_HELP = `Exit codes:
+  0  success (also after Ctrl-C or SIGTERM: a clean stop)
+  1  unexpected failure (a bug: please report it with the log)
+  2  usage error: unknown command or flag, missing argument
+  3  configuration file missing, unreadable or invalid
+  4  could not start: port in use, broker unreachable, no pipeline could run
+  5  an input file (model, manifest, node key) is invalid`;
+
+const BY_CODE: Record<string, number> = {
+  CLI_USAGE: EXIT.usage,
+  CONFIG_INVALID: EXIT.config,
+  CONFIG_UNREADABLE: EXIT.config,
+  BROKER_LISTEN_FAILED: EXIT.unavailable,
+  MQTT_CONNECT_FAILED: EXIT.unavailable,
+  AGENT_NOTHING_TO_RUN: EXIT.unavailable,
+  MODEL_FORMAT: EXIT.input,
+  MODEL_DIGEST_MISMATCH: EXIT.input,
+  MODEL_FILE_MISSING: EXIT.input,
+  MANIFEST_INVALID: EXIT.input,
+  KEY_FILE_INVALID: EXIT.input,
+  FILE_UNREADABLE: EXIT.input,
+};
+
+export function exitCodeFor(code: string | undefined): number {
+  return (code && BY_CODE[code]) || EXIT.failure;
+}

@@ -1,0 +1,55 @@
+import { FieldmeshError } from '../../protocol/errors.js';
+import { SOFTWARE_VERSION } from '../node-record.js';
+import { UsageError } from './args.js';
+import { agentCommand } from './commands/agent.js';
+import { brokerCommand } from './commands/broker.js';
+import { demoCommand } from './commands/demo.js';
+import { keysCommand } from './commands/keys.js';
+import { modelsCommand } from './commands/models.js';
+import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  agent: { run: agentCommand, summary: 'run an agent from a YAML configuration' },
+  broker: { run: brokerCommand, summary: 'run the embedded MQTT broker on its own' },
+  demo: { run: demoCommand, summary: 'a live local site: broker, agent, simulated machines, live view' },
+  keys: { run: keysCommand, summary: 'create or show the node identity' },
+  models: { run: modelsCommand, summary: 'inspect an ONNX model file' },
+};
+
+export const MAIN_HELP = `fieldmesh ${SOFTWARE_VERSION} — inference next to the data, on an MQTT mesh of edge boxes
+
+Usage: fieldmesh <command> [options]     (fieldmesh <command> --help for each)
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
+
+${EXIT_HELP}`;
+
+/** The CLI's lifecycle boundary: the one place that turns an error into an exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(`${MAIN_HELP}\n`);
+      return name === undefined ? EXIT.usage : EXIT.ok;
+    }
+    if (name === '--version' || name === '-v') {
+      process.stdout.write(`${SOFTWARE_VERSION}\n`);
+      return EXIT.ok;
+    }
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`fieldmesh: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.`);
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof FieldmeshError) {
+      process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+      return exitCodeFor(err.code);
+    }
+    process.stderr.write(
+      `unexpected failure: ${(err as Error)?.stack ?? String(err)}\nThis is a bug in fieldmesh; please report it with the lines above.\n`,
+    );
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,141 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { crossReferenceProblems } from './cross-check.js';
+import { type ConfigProblem, ConfigInvalidError, ConfigUnreadableError } from './errors.js';
+import { type Config, configSchema } from './schema.js';
+
+/** Deployment-specific values that may come from the environment instead of the file. */
+export const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; kind: 'string' | 'number' }[] = [
+  { env: 'FIELDMESH_DATA_DIR', path: ['node', 'dataDir'], kind: 'string' },
+  { env: 'FIELDMESH_NODE_NAME', path: ['node', 'name'], kind: 'string' },
+  { env: 'FIELDMESH_LOG_LEVEL', path: ['log', 'level'], kind: 'string' },
+  { env: 'FIELDMESH_MQTT_URL', path: ['mqtt', 'url'], kind: 'string' },
+  { env: 'FIELDMESH_MQTT_USERNAME', path: ['mqtt', 'username'], kind: 'string' },
+  { env: 'FIELDMESH_MQTT_PASSWORD', path: ['mqtt', 'password'], kind: 'string' },
+  { env: 'FIELDMESH_BROKER_PORT', path: ['broker', 'port'], kind: 'number' },
+];
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Reads, validates, resolves and freezes a config file. Throws ConfigInvalidError listing every problem. */
+export async function loadConfigFile(file: string, options: LoadOptions = {}): Promise<Readonly<Config>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file; pass --config with the path of a YAML file' : `cannot read (${code})`;
+    throw new ConfigUnreadableError(file, why, err);
+  }
+  return parseConfigText(text, file, options);
+}
+
+export function parseConfigText(text: string, file: string, options: LoadOptions = {}): Readonly<Config> {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({
+      path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+      found: 'invalid YAML',
+      expected: e.message.split('\n')[0] ?? 'valid YAML',
+    }));
+    throw new ConfigInvalidError(file, problems);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  return validateConfig(raw, file, options);
+}
+
+/** Validates already-parsed data (from YAML, JSON or code), applies env overrides, freezes. */
+export function validateConfig(raw: unknown, file: string, options: LoadOptions = {}): Readonly<Config> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigInvalidError(file, [{ path: '', found: describe(raw), expected: 'a mapping of sections' }]);
+  }
+  const withEnv = applyEnvOverrides(structuredClone(raw) as Record<string, unknown>, options.env ?? process.env);
+  const result = configSchema.safeParse(withEnv.data, { reportInput: true });
+  const problems = [...withEnv.problems, ...crossReferenceProblems(withEnv.data)];
+  if (!result.success) problems.push(...result.error.issues.map(toProblem));
+  if (problems.length > 0 || !result.success) throw new ConfigInvalidError(file, problems);
+  return deepFreeze(resolvePaths(result.data, path.dirname(path.resolve(file))));
+}
+
+function applyEnvOverrides(data: Record<string, unknown>, env: NodeJS.ProcessEnv) {
+  const problems: ConfigProblem[] = [];
+  for (const o of ENV_OVERRIDES) {
+    const value = env[o.env];
+    if (value === undefined || value === '') continue;
+    let parsed: string | number = value;
+    if (o.kind === 'number') {
+      parsed = Number(value);
+      if (!Number.isFinite(parsed)) {
+        problems.push({ path: `$${o.env}`, found: JSON.stringify(value), expected: 'a number' });
+        continue;
+      }
+    }
+    let target = data;
+    for (const key of o.path.slice(0, -1)) {
+      const next = target[key];
+      if (typeof next !== 'object' || next === null) target[key] = {};
+      target = target[key] as Record<string, unknown>;
+    }
+    target[o.path.at(-1) as string] = parsed;
+  }
+  return { data, problems };
+}
+
+function resolvePaths(cfg: Config, baseDir: string): Config {
+  return {
+    ...cfg,
+    node: { ...cfg.node, dataDir: path.resolve(baseDir, cfg.node.dataDir) },
+    models: cfg.models.map((m) => ({ ...m, manifest: path.resolve(baseDir, m.manifest) })),
+  };
+}
+
+export function formatPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of p) out += typeof seg === 'number' ? `[${seg}]` : `${out ? '.' : ''}${String(seg)}`;
+  return out;
+}
+
+function toProblem(issue: z.core.$ZodIssue): ConfigProblem {
+  const where = formatPath(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return {
+        path: formatPath([...issue.path, issue.keys[0] ?? '']),
+        found: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+        expected: 'only the fields in the configuration reference (check the spelling)',
+      };
+    case 'invalid_type':
+      return {
+        path: where,
+        found: issue.input === undefined ? 'nothing' : describe(issue.input),
+        expected: `a ${issue.expected}`,
+      };
+    default:
+      return { path: where, found: describe(issue.input), expected: plain(issue.message) };
+  }
+}
+
+function plain(message: string): string {
+  return message.replace(/^Invalid (input|string|option): (expected )?/i, '').replace(/^Too (small|big): expected /, '');
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === 'object') return 'a mapping';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,135 @@
+import * as ort from 'onnxruntime-node';
+import type { ModelManifest } from '../../models/manifest.js';
+import { loadModelFile } from '../../models/manifest.js';
+import { FieldmeshError } from '../../protocol/errors.js';
+import type { ModelConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+
+export class ModelLoadError extends FieldmeshError {
+  constructor(modelId: string, file: string, why: string, cause?: unknown) {
+    super('MODEL_LOAD_FAILED', `model "${modelId}" (${file}): ${why}`, { cause });
+  }
+}
+
+export class ModelShapeError extends FieldmeshError {
+  constructor(modelId: string, why: string) {
+    super('MODEL_SHAPE_UNSUPPORTED', `model "${modelId}": ${why}`);
+  }
+}
+
+export interface OutputTensor {
+  readonly data: ArrayLike<number> | BigInt64Array;
+  readonly dims: readonly number[];
+}
+export type ModelOutputs = Record<string, OutputTensor>;
+
+/**
+ * One onnxruntime session per model: loaded once, digest-checked against its manifest,
+ * warmed up, then shared by every pipeline that names the model.
+ */
+export class ModelRuntime {
+  readonly id: string;
+  readonly manifest: ModelManifest;
+  readonly sha256: string;
+  /** Samples one window holds (the model's fixed input width). */
+  readonly windowSize: number;
+  private readonly session: ort.InferenceSession;
+  private readonly inputName: string;
+  private readonly inputShape: readonly (number | string | null)[];
+  private runs = 0;
+  private failures = 0;
+
+  private constructor(id: string, manifest: ModelManifest, sha256: string, session: ort.InferenceSession) {
+    this.id = id;
+    this.manifest = manifest;
+    this.sha256 = sha256;
+    this.session = session;
+    const input = manifest.inputs[0];
+    if (manifest.inputs.length !== 1 || input === undefined) {
+      throw new ModelShapeError(id, `has ${manifest.inputs.length} inputs; windows feed models with exactly one`);
+    }
+    this.inputName = input.name;
+    this.inputShape = input.shape;
+    this.windowSize = windowWidth(id, input.shape, manifest.preprocessing?.window);
+  }
+
+  static async load(cfg: ModelConfig, components: { logger: Logger }): Promise<ModelRuntime> {
+    const log = components.logger.child({ component: 'model', model: cfg.id });
+    const file = await loadModelFile(cfg.manifest); // throws on a digest mismatch, naming both digests
+    let session: ort.InferenceSession;
+    const started = performance.now();
+    try {
+      session = await ort.InferenceSession.create(file.bytes, {
+        intraOpNumThreads: cfg.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        enableCpuMemArena: cfg.memoryArena,
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      throw new ModelLoadError(cfg.id, file.path, `onnxruntime refused it: ${(err as Error).message}`, err);
+    }
+    const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session);
+    for (const name of runtime.manifest.inputs.map((i) => i.name)) {
+      if (!session.inputNames.includes(name)) {
+        throw new ModelLoadError(cfg.id, file.path, `manifest input "${name}" is not in the graph (${session.inputNames.join(', ')})`);
+      }
+    }
+    const zeros = new Float32Array(runtime.windowSize);
+    for (let i = 0; i < cfg.warmupRuns; i++) await runtime.run(zeros, 1);
+    log.info(
+      { sha256: file.sha256, version: file.manifest.version, loadMs: Math.round(performance.now() - started) },
+      'model loaded',
+    );
+    return runtime;
+  }
+
+  /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
+  async run(input: Float32Array, rows: number): Promise<ModelOutputs> {
+    const tensor = new ort.Tensor('float32', input, this.dims(rows));
+    try {
+      const out = await this.session.run({ [this.inputName]: tensor });
+      this.runs++;
+      return out as unknown as ModelOutputs;
+    } catch (err) {
+      this.failures++;
+      throw err;
+    }
+  }
+
+  get stats(): { runs: number; failures: number } {
+    return { runs: this.runs, failures: this.failures };
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+
+  private dims(rows: number): number[] {
+    // The first symbolic dimension is the batch; any other symbolic one takes the window width.
+    let batchSeen = false;
+    return this.inputShape.map((d) => {
+      if (typeof d === 'number') return d;
+      if (!batchSeen) {
+        batchSeen = true;
+        return rows;
+      }
+      return this.windowSize;
+    });
+  }
+}
+
+function windowWidth(id: string, shape: readonly (number | string | null)[], declared: number | undefined): number {
+  const fixed = shape.filter((d): d is number => typeof d === 'number');
+  const product = fixed.reduce((a, b) => a * b, 1);
+  const symbolic = shape.length - fixed.length;
+  if (symbolic <= 1 && fixed.length > 0) {
+    // [N, 32], [1, 32] or [32]: the fixed dims make the window (a fixed batch of 1 adds nothing).
+    if (declared !== undefined && declared !== product) {
+      throw new ModelShapeError(id, `the manifest says window ${declared}, the input shape [${shape.join(', ')}] holds ${product}`);
+    }
+    return product;
+  }
+  if (declared !== undefined) return declared;
+  throw new ModelShapeError(id, `cannot tell the window size from input shape [${shape.join(', ')}]; set preprocessing.window`);
+}

@@ -1,0 +1,236 @@
+import { FieldmeshError } from '../../protocol/errors.js';
+import type { Topics } from '../../protocol/topics.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { compileDecoder } from '../ingest/decoders.js';
+import type { RejectReason } from '../ingest/reject-reasons.js';
+import type { ModelRuntime } from '../infer/model-runtime.js';
+import { type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
+import type { Logger } from '../log.js';
+import type { MqttLink } from '../mqtt/link.js';
+import { normaliseInto } from '../window/normalise.js';
+import { SlidingWindows, type Window } from '../window/sliding-window.js';
+import { ErrorReporter } from './error-reporter.js';
+import { buildResult } from './result.js';
+import { sensorIdOf } from './sensor-id.js';
+
+export interface PipelineStats {
+  readonly id: string;
+  readonly state: PipelineState;
+  readonly readings: number;
+  readonly windows: number;
+  readonly results: number;
+  readonly anomalies: number;
+  readonly inferenceFailures: number;
+  readonly queueDropped: number;
+  readonly queueDepth: number;
+  readonly sensors: number;
+  readonly rejected: Record<string, number>;
+}
+
+/** Failures of the pipeline itself, reported like rejected readings. */
+export type PipelineFailure = 'queue_full' | 'inference_failed';
+
+export type PipelineState = 'created' | 'running' | 'stopping' | 'stopped';
+
+interface Job {
+  window: Window;
+  arrivedAt: number; // performance.now() of the reading that completed the window
+}
+
+/** Bound on windows waiting for the model; past it the oldest are dropped and counted. */
+const MAX_QUEUE = 4096;
+const STALE_SWEEP_MS = 10_000;
+
+/**
+ * One binding of sensor topics to a model: ingest → decode → window → infer → publish.
+ * Bad readings are counted and reported, never thrown; a failed inference is counted and
+ * reported and the next window goes on.
+ */
+export class Pipeline {
+  readonly id: string;
+  private state: PipelineState = 'created';
+  private readonly decode;
+  private readonly windows: SlidingWindows;
+  private readonly errors: ErrorReporter;
+  private readonly resultTopic: string;
+  private readonly allowed: ReadonlySet<string> | null;
+  private readonly scratch: Float32Array;
+  private readonly queue: Job[] = [];
+  private draining: Promise<void> | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private seq = 0;
+  private counters = { readings: 0, windows: 0, results: 0, anomalies: 0, inferenceFailures: 0, queueDropped: 0 };
+  private readonly normalise: { mean: number; std: number };
+  private readonly postSpec: PostprocessSpec;
+
+  constructor(
+    private readonly cfg: PipelineConfig,
+    private readonly components: {
+      link: MqttLink;
+      model: ModelRuntime;
+      topics: Topics;
+      nodeId: string;
+      logger: Logger;
+      now?: () => number;
+    },
+  ) {
+    this.id = cfg.id;
+    const model = components.model;
+    const size = cfg.window.size ?? model.windowSize;
+    if (size !== model.windowSize) {
+      throw new PipelineConfigError(cfg.id, `window.size ${size} does not fit model "${model.id}", which takes ${model.windowSize} samples`);
+    }
+    this.decode = compileDecoder({
+      format: cfg.input.format,
+      maxBytes: cfg.input.maxBytes,
+      ...(cfg.input.field === undefined ? {} : { field: cfg.input.field }),
+      ...(cfg.input.timestampField === undefined ? {} : { timestampField: cfg.input.timestampField }),
+      ...(cfg.input.sensor.from === 'field' ? { sensorField: cfg.input.sensor.field } : {}),
+      ...(cfg.input.length === undefined ? {} : { length: cfg.input.length }),
+    });
+    this.windows = new SlidingWindows({ size, ...cfg.window });
+    this.scratch = new Float32Array(size);
+    this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
+    this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
+    this.normalise = cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 };
+    this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
+    const now = components.now ?? Date.now;
+    this.errors = new ErrorReporter(
+      { pipeline: cfg.id, node: components.nodeId, topic: components.topics.errors(cfg.id), intervalMs: 1000 },
+      { publish: (t, p) => components.link.publishFast(t, p), logger: this.log, now },
+    );
+  }
+
+  private get log(): Logger {
+    return this.components.logger;
+  }
+
+  async start(): Promise<void> {
+    await this.components.link.subscribe(this.cfg.input.topic, this.cfg.input.qos, (topic, payload) =>
+      this.onMessage(topic, payload),
+    );
+    this.sweepTimer = setInterval(() => this.windows.sweep(this.now()), STALE_SWEEP_MS);
+    this.sweepTimer.unref();
+    this.state = 'running';
+    this.log.info({ topic: this.cfg.input.topic, model: this.components.model.id, results: this.resultTopic }, 'pipeline running');
+  }
+
+  /** Stops taking readings, lets queued windows finish, then resolves. */
+  async stop(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'stopping';
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.components.link.unsubscribe(this.cfg.input.topic).catch(() => undefined);
+    await this.draining;
+    this.state = 'stopped';
+  }
+
+  stats(): PipelineStats {
+    return {
+      id: this.id,
+      state: this.state,
+      ...this.counters,
+      queueDepth: this.queue.length,
+      sensors: this.windows.sensorCount,
+      rejected: this.errors.counts(),
+    };
+  }
+
+  /** Entry point for one MQTT message; never throws. */
+  onMessage(topic: string, payload: Uint8Array): void {
+    if (this.state !== 'running') return;
+    const arrivedAt = performance.now();
+    const decoded = this.decode(payload);
+    if (!decoded.ok) return this.reject(decoded.reason, topic, decoded.detail);
+    const sensor = sensorIdOf(this.cfg.input.sensor, topic, decoded.sensor);
+    if (sensor === undefined) return this.reject('missing_field', topic, 'no sensor id in the payload field named by input.sensor');
+    if (this.allowed && !this.allowed.has(sensor)) {
+      return this.reject('unknown_sensor', topic, `sensor "${sensor}" is not in input.sensors`);
+    }
+    const outcome = this.windows.push(sensor, decoded.ts ?? this.now(), decoded.values);
+    if (outcome.rejected) return this.reject(outcome.rejected, topic, `sensor "${sensor}": ${outcome.rejected.replace(/_/g, ' ')} reading`);
+    this.counters.readings++;
+    for (const window of outcome.windows) this.enqueue({ window, arrivedAt });
+  }
+
+  private reject(reason: RejectReason | PipelineFailure, topic: string, detail: string): void {
+    this.errors.report(reason, topic, detail);
+  }
+
+  private enqueue(job: Job): void {
+    this.counters.windows++;
+    if (this.queue.length >= MAX_QUEUE) {
+      this.queue.shift();
+      this.counters.queueDropped++;
+      this.reject('queue_full', job.window.sensor, `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`);
+    }
+    this.queue.push(job);
+    this.draining ??= this.drain().finally(() => {
+      this.draining = null;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    for (let job = this.queue.shift(); job; job = this.queue.shift()) {
+      await this.infer(job);
+    }
+  }
+
+  private async infer(job: Job): Promise<void> {
+    const { model } = this.components;
+    const input = normaliseInto(job.window.values, this.normalise.mean, this.normalise.std, this.scratch);
+    let outputs: Awaited<ReturnType<ModelRuntime['run']>>;
+    try {
+      outputs = await model.run(input, 1);
+    } catch (err) {
+      this.counters.inferenceFailures++;
+      this.reject('inference_failed', job.window.sensor, (err as Error).message);
+      return;
+    }
+    const post = postprocessRow(outputs, this.postSpec, 0);
+    this.seq++;
+    const result = buildResult({
+      node: this.components.nodeId,
+      pipeline: this.id,
+      seq: this.seq,
+      window: job.window,
+      model,
+      post,
+      threshold: this.postSpec.threshold,
+      outputs: this.cfg.results.includeOutputs ? outputs : undefined,
+      latencyMs: performance.now() - job.arrivedAt,
+      ts: this.now(),
+    });
+    if (post.anomaly) this.counters.anomalies++;
+    this.counters.results++;
+    const payload = JSON.stringify(result);
+    if (this.cfg.results.qos === 0) {
+      this.components.link.publishFast(this.resultTopic, payload);
+    } else {
+      // QoS 1 is acknowledged asynchronously; waiting here would serialise the loop on round trips.
+      this.components.link.publish(this.resultTopic, payload, { qos: 1 }).catch((err: Error) => {
+        this.log.warn({ err: err.message }, 'result not acknowledged by the broker');
+      });
+    }
+  }
+
+  private now(): number {
+    return (this.components.now ?? Date.now)();
+  }
+}
+
+export class PipelineConfigError extends FieldmeshError {
+  constructor(pipelineId: string, why: string) {
+    super('PIPELINE_CONFIG_INVALID', `pipeline "${pipelineId}": ${why}`);
+  }
+}
+
+function postSpecOf(model: ModelRuntime, threshold: number | undefined): PostprocessSpec {
+  const p = model.manifest.postprocessing;
+  return {
+    ...(p?.score === undefined ? {} : { score: p.score }),
+    ...(threshold === undefined ? {} : { threshold }),
+    ...(p?.labels === undefined || p.labels.length === 0 ? {} : { labels: p.labels }),
+    ...(p?.labelOutput === undefined ? {} : { labelOutput: p.labelOutput }),
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * Topic names of the mesh, all under one configurable root (default `fieldmesh/v1/`).
+ * Sensor topics are not here: they are whatever the site already uses.
+ */
+export const DEFAULT_TOPIC_ROOT = 'fieldmesh/v1/';
+
+export interface Topics {
+  readonly root: string;
+  /** Retained record of one node; its last will marks it offline. */
+  node(peerId: string): string;
+  /** Results of one pipeline, from every node that runs it (the node id is in the payload). */
+  results(pipelineId: string): string;
+  /** Rejected readings and failures of one pipeline. */
+  errors(pipelineId: string): string;
+}
+
+export function topicsFor(root: string = DEFAULT_TOPIC_ROOT): Topics {
+  const r = root.endsWith('/') ? root : `${root}/`;
+  return {
+    root: r,
+    node: (peerId) => `${r}nodes/${peerId}`,
+    results: (pipelineId) => `${r}pipelines/${pipelineId}/results`,
+    errors: (pipelineId) => `${r}pipelines/${pipelineId}/errors`,
+  };
+}
+
+/** A topic root must be a plain topic prefix: no wildcards, no NUL, not `$`-reserved. */
+export function topicRootProblem(root: string): string | null {
+  if (root.length === 0) return 'is empty';
+  if (/[+#\u0000]/.test(root)) return 'contains a wildcard (+ or #) or NUL, which topic names may not hold';
+  if (root.startsWith('$')) return 'starts with "$", which MQTT reserves for the broker';
+  return null;
+}
