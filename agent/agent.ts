@@ -79,7 +79,12 @@ export class Agent {
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
         ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
-        will: { topic: topics.node(this.identity.peerId), payload: this.recordJson('offline'), qos: 1, retain: true },
+        will: {
+          topic: topics.node(this.identity.peerId),
+          payload: this.recordJson('offline'),
+          qos: 1,
+          retain: true,
+        },
       },
       { logger: log.child({ component: 'mqtt' }) },
     );
@@ -102,14 +107,20 @@ export class Agent {
   async stop(): Promise<void> {
     const log = this.components.logger;
     for (const p of this.pipelines) {
-      await p.stop().catch((err: Error) => log.warn({ pipeline: p.id, err: err.message }, 'pipeline stop failed'));
+      await p
+        .stop()
+        .catch((err: Error) => log.warn({ pipeline: p.id, err: err.message }, 'pipeline stop failed'));
     }
     if (this.link && this.identity) {
       await this.link
-        .publish(topicsFor(this.config.mqtt.topicRoot).node(this.identity.peerId), this.recordJson('offline'), {
-          qos: 1,
-          retain: true,
-        })
+        .publish(
+          topicsFor(this.config.mqtt.topicRoot).node(this.identity.peerId),
+          this.recordJson('offline'),
+          {
+            qos: 1,
+            retain: true,
+          },
+        )
         .catch(() => undefined);
       await this.link.stop();
     }
@@ -119,7 +130,11 @@ export class Agent {
 
   status(): AgentStatus {
     const status: AgentStatus = {
-      node: { id: this.identity?.peerId ?? '', name: nodeName(this.config.node.name), version: SOFTWARE_VERSION },
+      node: {
+        id: this.identity?.peerId ?? '',
+        name: nodeName(this.config.node.name),
+        version: SOFTWARE_VERSION,
+      },
       mqtt: { url: this.mqttUrl, connected: this.connected },
       models: [...this.models.values()].map((m) => ({
         id: m.id,
@@ -157,7 +172,10 @@ export class Agent {
       if (!cfg.enabled) continue;
       const model = this.models.get(cfg.model);
       if (!model) {
-        this.fail(`pipeline ${cfg.id}`, new Error(`not started: its model "${cfg.model}" did not load (see above)`));
+        this.fail(
+          `pipeline ${cfg.id}`,
+          new Error(`not started: its model "${cfg.model}" did not load (see above)`),
+        );
         continue;
       }
       try {
@@ -189,7 +207,11 @@ export class Agent {
       name: nodeName(this.config.node.name),
       status,
       version: SOFTWARE_VERSION,
-      models: [...this.models.values()].map((m) => ({ id: m.id, version: m.manifest.version, sha256: m.sha256 })),
+      models: [...this.models.values()].map((m) => ({
+        id: m.id,
+        version: m.manifest.version,
+        sha256: m.sha256,
+      })),
       pipelines: this.pipelines.map((p) => ({ id: p.id, state: p.stats().state })),
       ts: Date.now(),
     };

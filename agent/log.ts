@@ -14,7 +14,10 @@ export function createLogger(init: LogInit): Logger {
   if (init.format === 'pretty') {
     return pino({
       level: init.level,
-      transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l' },
+      },
     });
   }
   return init.destination ? pino({ level: init.level }, init.destination) : pino({ level: init.level });

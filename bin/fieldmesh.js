@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = fileURLToPath(new URL('../dist/agent/cli/main.js', import.meta.url));
 if (!existsSync(main)) {
-  process.stderr.write(`fieldmesh is not built yet (${main} is missing): run "npm run build" in the project folder.\n`);
+  process.stderr.write(
+    `fieldmesh is not built yet (${main} is missing): run "npm run build" in the project folder.\n`,
+  );
   process.exit(1);
 }
 const { run } = await import(main);

@@ -5,7 +5,8 @@ const LISTEN_HINTS: Record<string, string> = {
   EADDRINUSE:
     'another process (a second agent, Mosquitto?) already listens there: stop it, or set broker.port to a free port (0 picks one)',
   EACCES: 'ports below 1024 need root or CAP_NET_BIND_SERVICE: use a port above 1023 such as 1883',
-  EADDRNOTAVAIL: 'that address belongs to no interface of this host: set broker.host to one of its addresses or 0.0.0.0',
+  EADDRNOTAVAIL:
+    'that address belongs to no interface of this host: set broker.host to one of its addresses or 0.0.0.0',
   ENOTFOUND: 'the host name does not resolve: set broker.host to an IP address',
 };
 
@@ -40,5 +41,28 @@ export class BrokerSetupError extends FieldmeshError {
 export class BrokerConfigError extends FieldmeshError {
   constructor(field: string, problem: string) {
     super('BROKER_CONFIG_INVALID', `embedded broker: ${field} ${problem}`);
+  }
+}
+
+/**
+ * A CONNECT the broker answers with a non-zero CONNACK return code (MQTT 3.1.1 §3.2.2.3).
+ * aedes reads `returnCode` off the error it is handed and puts it in the CONNACK.
+ */
+export class ConnectRefusedError extends FieldmeshError {
+  readonly returnCode: 2 | 3 | 4 | 5;
+
+  constructor(returnCode: 2 | 3 | 4 | 5, reason: string) {
+    super('BROKER_CONNECT_REFUSED', reason);
+    this.returnCode = returnCode;
+  }
+}
+
+/** A PUBLISH the broker refuses; MQTT 3.1.1 can only answer it by closing the connection. */
+export class PublishRefusedError extends FieldmeshError {
+  readonly topic: string;
+
+  constructor(topic: string, reason: string) {
+    super('BROKER_PUBLISH_REFUSED', `publish to ${JSON.stringify(topic)} refused: ${reason}`);
+    this.topic = topic;
   }
 }

@@ -43,7 +43,9 @@ export class ManifestInvalidError extends FieldmeshError {
   readonly problems: readonly ManifestProblem[];
 
   constructor(source: string, problems: readonly ManifestProblem[]) {
-    const lines = problems.map((p) => `  ${p.path || '(top level)'}: found ${p.found}; expected ${p.expected}`);
+    const lines = problems.map(
+      (p) => `  ${p.path || '(top level)'}: found ${p.found}; expected ${p.expected}`,
+    );
     const n = problems.length;
     super(
       'MANIFEST_INVALID',

@@ -24,9 +24,14 @@ const ED25519_KEY_PREFIX = Uint8Array.of(0x08, 0x01, 0x12, 0x20);
 const IDENTITY_MULTIHASH_PREFIX = Uint8Array.of(0x00, 0x24);
 
 export function identityFromSeed(seed: Uint8Array): NodeIdentity {
-  if (seed.length !== 32) throw new FieldmeshError('KEY_INVALID', `an Ed25519 seed is 32 bytes, got ${seed.length}`);
+  if (seed.length !== 32)
+    throw new FieldmeshError('KEY_INVALID', `an Ed25519 seed is 32 bytes, got ${seed.length}`);
   const pair = nacl.sign.keyPair.fromSeed(seed);
-  return { peerId: peerIdFromPublicKey(pair.publicKey), publicKey: pair.publicKey, secretKey: pair.secretKey };
+  return {
+    peerId: peerIdFromPublicKey(pair.publicKey),
+    publicKey: pair.publicKey,
+    secretKey: pair.secretKey,
+  };
 }
 
 export function peerIdFromPublicKey(publicKey: Uint8Array): string {

@@ -27,7 +27,8 @@ export function topicsFor(root: string = DEFAULT_TOPIC_ROOT): Topics {
 /** A topic root must be a plain topic prefix: no wildcards, no NUL, not `$`-reserved. */
 export function topicRootProblem(root: string): string | null {
   if (root.length === 0) return 'is empty';
-  if (/[+#\u0000]/.test(root)) return 'contains a wildcard (+ or #) or NUL, which topic names may not hold';
+  if (root.includes('+') || root.includes('#') || root.includes(String.fromCharCode(0)))
+    return 'contains a wildcard (+ or #) or NUL, which topic names may not hold';
   if (root.startsWith('$')) return 'starts with "$", which MQTT reserves for the broker';
   return null;
 }

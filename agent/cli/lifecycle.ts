@@ -9,7 +9,10 @@ export interface Startable {
  * Runs parts until Ctrl-C, SIGTERM or `durationMs`, then stops them in reverse order.
  * A second Ctrl-C while stopping exits at once, for the operator who will not wait.
  */
-export async function runUntilStopped(parts: Startable[], opts: { logger: Logger; durationMs?: number }): Promise<void> {
+export async function runUntilStopped(
+  parts: Startable[],
+  opts: { logger: Logger; durationMs?: number },
+): Promise<void> {
   const started: Startable[] = [];
   try {
     for (const part of parts) {
@@ -31,7 +34,8 @@ export async function runUntilStopped(parts: Startable[], opts: { logger: Logger
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      if (opts.durationMs !== undefined) timer = setTimeout(() => finish('duration elapsed'), opts.durationMs);
+      if (opts.durationMs !== undefined)
+        timer = setTimeout(() => finish('duration elapsed'), opts.durationMs);
     });
   } finally {
     for (const part of started.reverse()) {

@@ -1,19 +1,32 @@
 import { FieldmeshError } from '../../protocol/errors.js';
 import { SOFTWARE_VERSION } from '../node-record.js';
 import { UsageError } from './args.js';
-import { agentCommand } from './commands/agent.js';
-import { brokerCommand } from './commands/broker.js';
-import { demoCommand } from './commands/demo.js';
-import { keysCommand } from './commands/keys.js';
-import { modelsCommand } from './commands/models.js';
 import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
-  agent: { run: agentCommand, summary: 'run an agent from a YAML configuration' },
-  broker: { run: brokerCommand, summary: 'run the embedded MQTT broker on its own' },
-  demo: { run: demoCommand, summary: 'a live local site: broker, agent, simulated machines, live view' },
-  keys: { run: keysCommand, summary: 'create or show the node identity' },
-  models: { run: modelsCommand, summary: 'inspect an ONNX model file' },
+type Command = (argv: string[]) => Promise<number>;
+
+// Commands load on demand: `fieldmesh keys` on a Pi should not pay for onnxruntime and aedes.
+const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }> = {
+  agent: {
+    load: async () => (await import('./commands/agent.js')).agentCommand,
+    summary: 'run an agent from a YAML configuration',
+  },
+  broker: {
+    load: async () => (await import('./commands/broker.js')).brokerCommand,
+    summary: 'run the embedded MQTT broker on its own',
+  },
+  demo: {
+    load: async () => (await import('./commands/demo.js')).demoCommand,
+    summary: 'a live local site: broker, agent, simulated machines, live view',
+  },
+  keys: {
+    load: async () => (await import('./commands/keys.js')).keysCommand,
+    summary: 'create or show the node identity',
+  },
+  models: {
+    load: async () => (await import('./commands/models.js')).modelsCommand,
+    summary: 'inspect an ONNX model file',
+  },
 };
 
 export const MAIN_HELP = `fieldmesh ${SOFTWARE_VERSION} — inference next to the data, on an MQTT mesh of edge boxes
@@ -40,8 +53,11 @@ export async function run(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     const command = COMMANDS[name];
-    if (!command) throw new UsageError(`fieldmesh: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.`);
-    return await command.run(rest);
+    if (!command)
+      throw new UsageError(
+        `fieldmesh: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.`,
+      );
+    return await (await command.load())(rest);
   } catch (err) {
     if (err instanceof FieldmeshError) {
       process.stderr.write(`error [${err.code}]: ${err.message}\n`);

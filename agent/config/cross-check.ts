@@ -1,3 +1,5 @@
+import { topicRootProblem } from '../../protocol/topics.js';
+import { sensorSourceProblem, validateTopicFilter } from '../ingest/topic-filter.js';
 import type { ConfigProblem } from './errors.js';
 
 /**
@@ -11,17 +13,23 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
   for (const [i, m] of entries(raw.models)) {
     const id = m.id;
     if (typeof id !== 'string') continue;
-    if (modelIds.has(id)) problems.push({ path: `models[${i}].id`, found: `"${id}" again`, expected: 'a unique model id' });
+    if (modelIds.has(id))
+      problems.push({ path: `models[${i}].id`, found: `"${id}" again`, expected: 'a unique model id' });
     modelIds.add(id);
   }
   const pipelineIds = new Set<string>();
   for (const [i, p] of entries(raw.pipelines)) {
     if (typeof p.id === 'string') {
       if (pipelineIds.has(p.id)) {
-        problems.push({ path: `pipelines[${i}].id`, found: `"${p.id}" again`, expected: 'a unique pipeline id' });
+        problems.push({
+          path: `pipelines[${i}].id`,
+          found: `"${p.id}" again`,
+          expected: 'a unique pipeline id',
+        });
       }
       pipelineIds.add(p.id);
     }
+    problems.push(...inputProblems(i, p.input), ...windowBudgetProblems(i, p.window));
     if (typeof p.model === 'string' && !modelIds.has(p.model)) {
       const known = [...modelIds].map((m) => `"${m}"`).join(', ') || 'none are defined';
       problems.push({
@@ -31,9 +39,26 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
       });
     }
   }
+  const root = (raw.mqtt as { topicRoot?: unknown } | undefined)?.topicRoot;
+  const rootProblem = typeof root === 'string' ? topicRootProblem(root) : null;
+  if (rootProblem !== null) {
+    problems.push({
+      path: 'mqtt.topicRoot',
+      found: JSON.stringify(root),
+      expected: `a plain topic prefix (this one ${rootProblem})`,
+    });
+  }
   const reconnect = (raw.mqtt as { reconnect?: { minMs?: unknown; maxMs?: unknown } } | undefined)?.reconnect;
-  if (typeof reconnect?.minMs === 'number' && typeof reconnect.maxMs === 'number' && reconnect.maxMs < reconnect.minMs) {
-    problems.push({ path: 'mqtt.reconnect.maxMs', found: String(reconnect.maxMs), expected: 'a value ≥ mqtt.reconnect.minMs' });
+  if (
+    typeof reconnect?.minMs === 'number' &&
+    typeof reconnect.maxMs === 'number' &&
+    reconnect.maxMs < reconnect.minMs
+  ) {
+    problems.push({
+      path: 'mqtt.reconnect.maxMs',
+      found: String(reconnect.maxMs),
+      expected: 'a value ≥ mqtt.reconnect.minMs',
+    });
   }
   return problems;
 }
@@ -41,6 +66,57 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
 function entries(list: unknown): [number, Record<string, unknown>][] {
   if (!Array.isArray(list)) return [];
   return list.flatMap((item, i) =>
-    typeof item === 'object' && item !== null ? [[i, item as Record<string, unknown>] as [number, Record<string, unknown>]] : [],
+    typeof item === 'object' && item !== null
+      ? [[i, item as Record<string, unknown>] as [number, Record<string, unknown>]]
+      : [],
   );
+}
+
+/** The sensor topic filter must be a valid MQTT filter, and the sensor level must exist in it. */
+function inputProblems(i: number, input: unknown): ConfigProblem[] {
+  if (typeof input !== 'object' || input === null) return [];
+  const { topic, sensor } = input as { topic?: unknown; sensor?: unknown };
+  if (typeof topic !== 'string' || topic === '') return [];
+  const invalid = validateTopicFilter(topic);
+  if (invalid !== null) {
+    return [
+      {
+        path: `pipelines[${i}].input.topic`,
+        found: JSON.stringify(topic),
+        expected: `a valid MQTT topic filter (${invalid})`,
+      },
+    ];
+  }
+  if (typeof sensor !== 'object' || sensor === null || (sensor as { from?: unknown }).from !== 'level')
+    return [];
+  const level = (sensor as { level?: unknown }).level;
+  if (typeof level !== 'number') return [];
+  const problem = sensorSourceProblem({ from: 'level', level }, topic);
+  return problem === null
+    ? []
+    : [
+        {
+          path: `pipelines[${i}].input.sensor.level`,
+          found: String(level),
+          expected: `a level that topics matching "${topic}" have (${problem})`,
+        },
+      ];
+}
+
+/** Each tracked sensor holds a window of float32 samples plus float64 times: 12 bytes a sample. */
+const MAX_WINDOW_SAMPLES = 20_000_000;
+
+function windowBudgetProblems(i: number, window: unknown): ConfigProblem[] {
+  if (typeof window !== 'object' || window === null) return [];
+  const { size, maxSensors } = window as { size?: unknown; maxSensors?: unknown };
+  if (typeof size !== 'number' || typeof maxSensors !== 'number') return [];
+  if (size * maxSensors <= MAX_WINDOW_SAMPLES) return [];
+  const mb = Math.round((size * maxSensors * 12) / 1e6);
+  return [
+    {
+      path: `pipelines[${i}].window.maxSensors`,
+      found: `${maxSensors} sensors × ${size} samples (up to ${mb} MB of windows)`,
+      expected: `window.size × window.maxSensors ≤ ${MAX_WINDOW_SAMPLES.toLocaleString('en')} (about 240 MB)`,
+    },
+  ];
 }

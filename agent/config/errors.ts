@@ -13,7 +13,9 @@ export class ConfigInvalidError extends FieldmeshError {
   readonly problems: readonly ConfigProblem[];
 
   constructor(file: string, problems: readonly ConfigProblem[]) {
-    const lines = problems.map((p) => `  ${p.path || '(top level)'}: found ${p.found}; expected ${p.expected}`);
+    const lines = problems.map(
+      (p) => `  ${p.path || '(top level)'}: found ${p.found}; expected ${p.expected}`,
+    );
     const n = problems.length;
     super(
       'CONFIG_INVALID',

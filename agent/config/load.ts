@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { crossReferenceProblems } from './cross-check.js';
-import { type ConfigProblem, ConfigInvalidError, ConfigUnreadableError } from './errors.js';
+import { ConfigInvalidError, type ConfigProblem, ConfigUnreadableError } from './errors.js';
 import { type Config, configSchema } from './schema.js';
 
 /** Deployment-specific values that may come from the environment instead of the file. */
@@ -28,7 +28,10 @@ export async function loadConfigFile(file: string, options: LoadOptions = {}): P
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file; pass --config with the path of a YAML file' : `cannot read (${code})`;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file; pass --config with the path of a YAML file'
+        : `cannot read (${code})`;
     throw new ConfigUnreadableError(file, why, err);
   }
   return parseConfigText(text, file, options);
@@ -51,9 +54,14 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
 /** Validates already-parsed data (from YAML, JSON or code), applies env overrides, freezes. */
 export function validateConfig(raw: unknown, file: string, options: LoadOptions = {}): Readonly<Config> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigInvalidError(file, [{ path: '', found: describe(raw), expected: 'a mapping of sections' }]);
+    throw new ConfigInvalidError(file, [
+      { path: '', found: describe(raw), expected: 'a mapping of sections' },
+    ]);
   }
-  const withEnv = applyEnvOverrides(structuredClone(raw) as Record<string, unknown>, options.env ?? process.env);
+  const withEnv = applyEnvOverrides(
+    structuredClone(raw) as Record<string, unknown>,
+    options.env ?? process.env,
+  );
   const result = configSchema.safeParse(withEnv.data, { reportInput: true });
   const problems = [...withEnv.problems, ...crossReferenceProblems(withEnv.data)];
   if (!result.success) problems.push(...result.error.issues.map(toProblem));
@@ -120,7 +128,9 @@ function toProblem(issue: z.core.$ZodIssue): ConfigProblem {
 }
 
 function plain(message: string): string {
-  return message.replace(/^Invalid (input|string|option): (expected )?/i, '').replace(/^Too (small|big): expected /, '');
+  return message
+    .replace(/^Invalid (input|string|option): (expected )?/i, '')
+    .replace(/^Too (small|big): expected /, '');
 }
 
 function describe(value: unknown): string {

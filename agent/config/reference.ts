@@ -57,7 +57,9 @@ function typeOf(s: JsonSchema): string {
   if (alternatives) return alternatives.map(typeOf).join(' \\| ');
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;
   if (s.type === 'object' && s.properties) {
-    const fields = Object.entries(s.properties).map(([k, v]) => (v.const === undefined ? k : `${k}: ${String(v.const)}`));
+    const fields = Object.entries(s.properties).map(([k, v]) =>
+      v.const === undefined ? k : `${k}: ${String(v.const)}`,
+    );
     return `{${fields.join(', ')}}`;
   }
   if (s.type === 'object') return 'mapping';

@@ -10,18 +10,28 @@ const ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const id = (what: string) =>
   z
     .string()
-    .regex(ID, `a ${what} id: lower-case letters, digits, '-' or '_', starting with a letter or digit, ≤ 64 chars`);
+    .regex(
+      ID,
+      `a ${what} id: lower-case letters, digits, '-' or '_', starting with a letter or digit, ≤ 64 chars`,
+    );
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const nodeSection = z
   .strictObject({
-    name: z.string().min(1).max(64).optional().describe('Human name of this node; defaults to the host name.'),
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('Human name of this node; defaults to the host name.'),
     dataDir: z
       .string()
       .min(1)
       .default('./data')
-      .describe('Where the node key and local state live (relative to the config file). Env: FIELDMESH_DATA_DIR.'),
+      .describe(
+        'Where the node key and local state live (relative to the config file). Env: FIELDMESH_DATA_DIR.',
+      ),
   })
   .describe('This node.');
 
@@ -42,7 +52,12 @@ const mqttSection = z
       .regex(/^(mqtts?|wss?|tcp):\/\/[^\s]+$/, 'a URL such as mqtt://127.0.0.1:1883 (mqtt, mqtts, ws or wss)')
       .default('mqtt://127.0.0.1:1883')
       .describe('The site broker. Env: FIELDMESH_MQTT_URL.'),
-    clientId: z.string().min(1).max(128).optional().describe('MQTT client id; defaults to fieldmesh-<node id>.'),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('MQTT client id; defaults to fieldmesh-<node id>.'),
     username: z.string().optional().describe('Broker user name, if the broker asks for one.'),
     password: z.string().optional().describe('Broker password. Env: FIELDMESH_MQTT_PASSWORD.'),
     protocolVersion: z
@@ -72,18 +87,44 @@ const brokerSection = z
     enabled: z
       .boolean()
       .default(false)
-      .describe('Run the embedded MQTT broker (aedes) in this agent; the agent then uses it and ignores mqtt.url.'),
+      .describe(
+        'Run the embedded MQTT broker (aedes) in this agent; the agent then uses it and ignores mqtt.url.',
+      ),
     host: z.string().min(1).default('127.0.0.1').describe('Address the embedded broker listens on.'),
-    port: z.number().int().min(0).max(65535).default(1883).describe('Port of the embedded broker (0 = any free).'),
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(1883)
+      .describe('Port of the embedded broker (0 = any free).'),
   })
   .describe('The embedded broker.');
 
 const modelEntry = z.strictObject({
   id: id('model').describe('Name pipelines use to refer to this model.'),
-  manifest: z.string().min(1).describe('Path of the model manifest (JSON beside the .onnx), relative to the config.'),
-  threads: z.number().int().min(1).max(64).default(1).describe('onnxruntime intra-op threads for this model.'),
-  memoryArena: z.boolean().default(true).describe('Let onnxruntime keep a CPU memory arena (faster, more RSS).'),
-  warmupRuns: z.number().int().min(0).max(100).default(3).describe('Inference runs on zeros before the model counts as ready.'),
+  manifest: z
+    .string()
+    .min(1)
+    .describe('Path of the model manifest (JSON beside the .onnx), relative to the config.'),
+  threads: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .describe('onnxruntime intra-op threads for this model.'),
+  memoryArena: z
+    .boolean()
+    .default(true)
+    .describe('Let onnxruntime keep a CPU memory arena (faster, more RSS).'),
+  warmupRuns: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .default(3)
+    .describe('Inference runs on zeros before the model counts as ready.'),
 });
 
 const sensorFrom = z.discriminatedUnion('from', [
@@ -99,15 +140,27 @@ const pipelineEntry = z.strictObject({
   input: z
     .strictObject({
       topic: z.string().min(1).describe('MQTT topic filter of the sensors, e.g. plant/+/vibration.'),
-      qos: z.union([z.literal(0), z.literal(1)]).default(0).describe('Subscription QoS.'),
+      qos: z
+        .union([z.literal(0), z.literal(1)])
+        .default(0)
+        .describe('Subscription QoS.'),
       format: z.enum(['json', 'number', 'cbor']).default('json').describe('Payload format.'),
-      field: z.string().min(1).optional().describe('Path of the value in a JSON/CBOR payload, e.g. data.accel[0].'),
+      field: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Path of the value in a JSON/CBOR payload, e.g. data.accel[0].'),
       timestampField: z
         .string()
         .min(1)
         .optional()
         .describe('Path of a timestamp (ms, s or ISO-8601); arrival time if absent.'),
-      length: z.number().int().min(1).optional().describe('Expected number of samples per payload, if fixed.'),
+      length: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe('Expected number of samples per payload, if fixed.'),
       maxBytes: z.number().int().min(16).default(65_536).describe('Larger payloads are rejected.'),
       sensor: sensorFrom
         .default({ from: 'topic' })
@@ -117,11 +170,22 @@ const pipelineEntry = z.strictObject({
     .describe('Where readings come from.'),
   window: z
     .strictObject({
-      size: z.number().int().min(1).max(100_000).optional().describe("Samples per window; the model's if absent."),
+      size: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .optional()
+        .describe("Samples per window; the model's if absent."),
       stride: z.number().int().min(1).default(1).describe('New samples between two windows.'),
       maxGapMs: z.number().int().min(1).default(10_000).describe('A longer silence restarts the window.'),
       staleMs: z.number().int().min(1).default(600_000).describe('A sensor silent this long is forgotten.'),
-      maxSensors: z.number().int().min(1).default(10_000).describe('Bound on sensors tracked by this pipeline.'),
+      maxSensors: z
+        .number()
+        .int()
+        .min(1)
+        .default(10_000)
+        .describe('Bound on sensors tracked by this pipeline.'),
     })
     .prefault({})
     .describe('Sliding windows, one per sensor.'),
@@ -135,23 +199,29 @@ const pipelineEntry = z.strictObject({
   threshold: z.number().optional().describe("Override the manifest's anomaly threshold."),
   results: z
     .strictObject({
-      topic: z.string().min(1).optional().describe('Result topic; <topicRoot>pipelines/<id>/results if absent.'),
-      qos: z.union([z.literal(0), z.literal(1)]).default(1).describe('QoS of result messages.'),
+      topic: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Result topic; <topicRoot>pipelines/<id>/results if absent.'),
+      qos: z
+        .union([z.literal(0), z.literal(1)])
+        .default(1)
+        .describe('QoS of result messages.'),
       includeOutputs: z.boolean().default(false).describe('Also publish the raw model outputs.'),
     })
     .prefault({})
     .describe('Where results go.'),
 });
 
-export const configSchema = z
-  .strictObject({
-    node: nodeSection.prefault({}),
-    log: logSection.prefault({}),
-    mqtt: mqttSection.prefault({}),
-    broker: brokerSection.prefault({}),
-    models: z.array(modelEntry).default([]).describe('ONNX models this node can run.'),
-    pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
-  });
+export const configSchema = z.strictObject({
+  node: nodeSection.prefault({}),
+  log: logSection.prefault({}),
+  mqtt: mqttSection.prefault({}),
+  broker: brokerSection.prefault({}),
+  models: z.array(modelEntry).default([]).describe('ONNX models this node can run.'),
+  pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
+});
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -10,7 +10,12 @@ export interface SensorView {
   results: number;
   anomalies: number;
   latencyMs: number;
+  /** Normal windows in a row since the last anomalous one. */
+  calm: number;
 }
+
+/** Normal windows in a row that end an anomaly episode; shorter dips belong to the same one. */
+const EPISODE_END = 8;
 
 export interface Detection {
   at: number;
@@ -34,14 +39,23 @@ export interface ViewState {
  */
 export class LiveView {
   private client: MqttClient | null = null;
-  readonly state: ViewState = { machines: new Map(), results: 0, anomalies: 0, rejected: new Map(), detections: [] };
+  readonly state: ViewState = {
+    machines: new Map(),
+    results: 0,
+    anomalies: 0,
+    rejected: new Map(),
+    detections: [],
+  };
 
   constructor(
     private readonly init: { url: string; topics: Topics; machineOf: (sensor: string) => string },
   ) {}
 
   async start(): Promise<void> {
-    const client = await mqtt.connectAsync(this.init.url, { clientId: `fieldmesh-demo-view-${process.pid}`, clean: true });
+    const client = await mqtt.connectAsync(this.init.url, {
+      clientId: `fieldmesh-demo-view-${process.pid}`,
+      clean: true,
+    });
     this.client = client;
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     await client.subscribeAsync([this.init.topics.results('+'), this.init.topics.errors('+')], { qos: 0 });
@@ -83,13 +97,20 @@ export class LiveView {
       results: (prev?.results ?? 0) + 1,
       anomalies: (prev?.anomalies ?? 0) + (anomaly ? 1 : 0),
       latencyMs: r.latencyMs,
+      calm: anomaly ? 0 : (prev?.calm ?? EPISODE_END) + 1,
     });
     s.results++;
     if (!anomaly) return;
     s.anomalies++;
-    // One line per episode: a run of anomalous windows on one sensor is one detection.
-    if (!prev?.anomaly) {
-      s.detections.push({ at: r.ts, machine, pipeline: r.pipeline, score: r.score ?? 0, threshold: r.threshold ?? 0 });
+    // One line per episode: anomalous windows on one sensor, with short calm dips, are one detection.
+    if ((prev?.calm ?? EPISODE_END) >= EPISODE_END) {
+      s.detections.push({
+        at: r.ts,
+        machine,
+        pipeline: r.pipeline,
+        score: r.score ?? 0,
+        threshold: r.threshold ?? 0,
+      });
       if (s.detections.length > 50) s.detections.shift();
     }
   }

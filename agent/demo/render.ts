@@ -1,5 +1,5 @@
-import type { FaultPlan } from './simulator.js';
 import type { ViewState } from './live-view.js';
+import type { FaultPlan } from './simulator.js';
 
 export interface RenderInput {
   state: ViewState;
@@ -25,17 +25,17 @@ export function renderScreen(r: RenderInput): string {
     `readings ${r.published}   results ${r.state.results}   anomalous windows ${r.state.anomalies}   rejected ${sum(r.state.rejected)}`,
   );
   lines.push('');
-  lines.push(`${'machine'.padEnd(10)}${r.pipelines.map((p) => p.padEnd(30)).join('')}injected fault`);
+  lines.push(`${'machine'.padEnd(10)}${r.pipelines.map((p) => p.padEnd(32)).join('')}injected fault`);
   for (const [machine, sensors] of [...r.state.machines].sort(([a], [b]) => a.localeCompare(b))) {
     let row = machine.padEnd(10);
     for (const p of r.pipelines) {
       const v = sensors.get(p);
       if (!v) {
-        row += 'waiting for a window'.padEnd(30);
+        row += 'waiting for a window'.padEnd(32);
         continue;
       }
       const cell = `${bar(v.score, v.threshold)} ${v.score.toFixed(3).padStart(7)} ${v.anomaly ? 'ANOMALY' : 'ok     '}`;
-      row += (v.anomaly ? c.red(cell) : c.green(cell)) + ' '.repeat(Math.max(0, 30 - cell.length));
+      row += (v.anomaly ? c.red(cell) : c.green(cell)) + ' '.repeat(Math.max(0, 32 - cell.length));
     }
     const faults = r.activeFaults.filter((f) => f.machine === machine).map((f) => `${f.kind}:${f.type}`);
     row += faults.length > 0 ? c.yellow(faults.join(', ')) : '-';
@@ -47,7 +47,9 @@ export function renderScreen(r: RenderInput): string {
   if (recent.length === 0) lines.push('  none yet');
   for (const d of recent) {
     const when = new Date(d.at).toISOString().slice(11, 19);
-    lines.push(`  ${when}  ${d.machine.padEnd(10)} ${d.pipeline.padEnd(12)} score ${d.score.toFixed(3)} > ${d.threshold.toFixed(3)}`);
+    lines.push(
+      `  ${when}  ${d.machine.padEnd(10)} ${d.pipeline.padEnd(12)} score ${d.score.toFixed(3)} > ${d.threshold.toFixed(3)}`,
+    );
   }
   if (r.state.rejected.size > 0) {
     lines.push('');

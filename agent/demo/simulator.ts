@@ -3,9 +3,9 @@ import type { Logger } from '../log.js';
 
 export type SensorKind = 'vibration' | 'temperature';
 
-/** One simulated reading source; `next()` is called once per published reading. */
-export interface ReadingSource {
-  next(): number;
+/** One simulated sensor; `next(fault)` gives its next reading, healthy when `fault` is null. */
+export interface SimulatedSensor {
+  next(fault: string | null): number;
 }
 
 export interface FaultPlan {
@@ -24,13 +24,12 @@ export interface SimulatorInit {
   /** Readings per second per sensor. */
   rateHz: Record<SensorKind, number>;
   faults: FaultPlan[];
-  /** One deliberately broken payload every this many seconds (0 = never), to show rejection. */
+  /** One deliberately broken payload every this many seconds from 5 s on (0 = never), to show rejection. */
   garbageEveryS: number;
 }
 
 export interface SimulatorComponents {
-  /** Builds the reading source of one sensor, healthy or with a fault injected. */
-  source: (kind: SensorKind, machine: string, fault: string | null) => ReadingSource;
+  sensor: (kind: SensorKind, machine: string) => SimulatedSensor;
   logger: Logger;
   now?: () => number;
 }
@@ -38,8 +37,7 @@ export interface SimulatorComponents {
 interface Sensor {
   machine: string;
   kind: SensorKind;
-  healthy: ReadingSource;
-  faulty: Map<string, ReadingSource>;
+  source: SimulatedSensor;
   topic: string;
   sent: number;
 }
@@ -67,8 +65,7 @@ export class Simulator {
         this.sensors.push({
           machine,
           kind,
-          healthy: components.source(kind, machine, null),
-          faulty: new Map(),
+          source: components.sensor(kind, machine),
           topic: `${init.topicPrefix}/${machine}/${kind}`,
           sent: 0,
         });
@@ -112,29 +109,22 @@ export class Simulator {
     const t = this.elapsedS();
     for (const s of this.sensors) {
       const rate = this.init.rateHz[s.kind];
-      const fault = this.activeFault(s.machine, s.kind, t);
-      const source = fault ? this.faultySource(s, fault.type) : s.healthy;
+      const fault = this.activeFault(s.machine, s.kind, t)?.type ?? null;
       // Each reading carries its nominal sample time, so timestamps are distinct and increasing.
       for (; s.sent < t * rate; s.sent++) {
         const ts = Math.round(this.startedAt + (s.sent * 1000) / rate);
-        client.publish(s.topic, `{"value":${source.next().toFixed(5)},"ts":${ts}}`, { qos: 0 });
+        client.publish(s.topic, `{"value":${s.source.next(fault).toFixed(5)},"ts":${ts}}`, { qos: 0 });
         this.published++;
       }
     }
-    if (this.init.garbageEveryS > 0 && t >= (this.garbageSent + 1) * this.init.garbageEveryS) {
+    if (this.init.garbageEveryS > 0 && t >= 5 + this.garbageSent * this.init.garbageEveryS) {
       const s = this.sensors[this.garbageSent % this.sensors.length];
-      if (s) client.publish(s.topic, this.garbageSent % 2 === 0 ? '{"value": "NaN"}' : 'ERR 0x3f sensor timeout', { qos: 0 });
+      if (s)
+        client.publish(s.topic, this.garbageSent % 2 === 0 ? '{"value": "NaN"}' : 'ERR 0x3f sensor timeout', {
+          qos: 0,
+        });
       this.garbageSent++;
     }
-  }
-
-  private faultySource(s: Sensor, type: string): ReadingSource {
-    let source = s.faulty.get(type);
-    if (!source) {
-      source = this.components.source(s.kind, s.machine, type);
-      s.faulty.set(type, source);
-    }
-    return source;
   }
 
   private now(): number {

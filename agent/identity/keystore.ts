@@ -47,10 +47,14 @@ export async function readIdentity(dataDir: string): Promise<NodeIdentity | null
     throw new KeyFileInvalidError(file, 'expected {"type":"ed25519","seed":"<base64>"}');
   }
   const seed = Buffer.from(parsed.seed, 'base64');
-  if (seed.length !== 32) throw new KeyFileInvalidError(file, `the seed is ${seed.length} bytes, expected 32`);
+  if (seed.length !== 32)
+    throw new KeyFileInvalidError(file, `the seed is ${seed.length} bytes, expected 32`);
   const identity = identityFromSeed(seed);
   if (parsed.peerId !== undefined && parsed.peerId !== identity.peerId) {
-    throw new KeyFileInvalidError(file, `the seed belongs to ${identity.peerId}, but the file says ${parsed.peerId}`);
+    throw new KeyFileInvalidError(
+      file,
+      `the seed belongs to ${identity.peerId}, but the file says ${parsed.peerId}`,
+    );
   }
   return identity;
 }
@@ -59,7 +63,9 @@ export async function readIdentity(dataDir: string): Promise<NodeIdentity | null
  * Loads the node key, creating it on first start. The file is written to a temporary name,
  * synced and renamed, so a power cut leaves either no key or a whole one — never half a key.
  */
-export async function loadOrCreateIdentity(dataDir: string): Promise<{ identity: NodeIdentity; created: boolean }> {
+export async function loadOrCreateIdentity(
+  dataDir: string,
+): Promise<{ identity: NodeIdentity; created: boolean }> {
   const existing = await readIdentity(dataDir);
   if (existing) return { identity: existing, created: false };
   await mkdir(dataDir, { recursive: true, mode: 0o700 });

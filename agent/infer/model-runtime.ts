@@ -4,6 +4,7 @@ import { loadModelFile } from '../../models/manifest.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ModelOutputs } from './postprocess.js';
 
 export class ModelLoadError extends FieldmeshError {
   constructor(modelId: string, file: string, why: string, cause?: unknown) {
@@ -17,11 +18,7 @@ export class ModelShapeError extends FieldmeshError {
   }
 }
 
-export interface OutputTensor {
-  readonly data: ArrayLike<number> | BigInt64Array;
-  readonly dims: readonly number[];
-}
-export type ModelOutputs = Record<string, OutputTensor>;
+export type { ModelOutputs } from './postprocess.js';
 
 /**
  * One onnxruntime session per model: loaded once, digest-checked against its manifest,
@@ -46,7 +43,10 @@ export class ModelRuntime {
     this.session = session;
     const input = manifest.inputs[0];
     if (manifest.inputs.length !== 1 || input === undefined) {
-      throw new ModelShapeError(id, `has ${manifest.inputs.length} inputs; windows feed models with exactly one`);
+      throw new ModelShapeError(
+        id,
+        `has ${manifest.inputs.length} inputs; windows feed models with exactly one`,
+      );
     }
     this.inputName = input.name;
     this.inputShape = input.shape;
@@ -72,13 +72,21 @@ export class ModelRuntime {
     const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session);
     for (const name of runtime.manifest.inputs.map((i) => i.name)) {
       if (!session.inputNames.includes(name)) {
-        throw new ModelLoadError(cfg.id, file.path, `manifest input "${name}" is not in the graph (${session.inputNames.join(', ')})`);
+        throw new ModelLoadError(
+          cfg.id,
+          file.path,
+          `manifest input "${name}" is not in the graph (${session.inputNames.join(', ')})`,
+        );
       }
     }
     const zeros = new Float32Array(runtime.windowSize);
     for (let i = 0; i < cfg.warmupRuns; i++) await runtime.run(zeros, 1);
     log.info(
-      { sha256: file.sha256, version: file.manifest.version, loadMs: Math.round(performance.now() - started) },
+      {
+        sha256: file.sha256,
+        version: file.manifest.version,
+        loadMs: Math.round(performance.now() - started),
+      },
       'model loaded',
     );
     return runtime;
@@ -119,17 +127,27 @@ export class ModelRuntime {
   }
 }
 
-function windowWidth(id: string, shape: readonly (number | string | null)[], declared: number | undefined): number {
+function windowWidth(
+  id: string,
+  shape: readonly (number | string | null)[],
+  declared: number | undefined,
+): number {
   const fixed = shape.filter((d): d is number => typeof d === 'number');
   const product = fixed.reduce((a, b) => a * b, 1);
   const symbolic = shape.length - fixed.length;
   if (symbolic <= 1 && fixed.length > 0) {
     // [N, 32], [1, 32] or [32]: the fixed dims make the window (a fixed batch of 1 adds nothing).
     if (declared !== undefined && declared !== product) {
-      throw new ModelShapeError(id, `the manifest says window ${declared}, the input shape [${shape.join(', ')}] holds ${product}`);
+      throw new ModelShapeError(
+        id,
+        `the manifest says window ${declared}, the input shape [${shape.join(', ')}] holds ${product}`,
+      );
     }
     return product;
   }
   if (declared !== undefined) return declared;
-  throw new ModelShapeError(id, `cannot tell the window size from input shape [${shape.join(', ')}]; set preprocessing.window`);
+  throw new ModelShapeError(
+    id,
+    `cannot tell the window size from input shape [${shape.join(', ')}]; set preprocessing.window`,
+  );
 }

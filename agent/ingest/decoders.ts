@@ -73,6 +73,7 @@ export function compileDecoder(spec: DecoderSpec): PayloadDecoder {
   const tsField = compilePath(spec, 'timestampField');
   const sensorField = compilePath(spec, 'sensorField');
   const formatName = spec.format === 'json' ? 'JSON' : 'CBOR';
+  const where = field === undefined ? 'the payload' : `field "${field.text}"`;
 
   return (payload) => {
     if (payload.length > maxBytes) return tooLarge(payload, maxBytes);
@@ -84,9 +85,9 @@ export function compileDecoder(spec: DecoderSpec): PayloadDecoder {
     }
     const raw = field === undefined ? doc : lookupField(doc, field);
     if (raw === MISSING) return reject('missing_field', describeMissing(doc, field as FieldPath));
-    const values = toSamples(raw, field === undefined ? 'the payload' : `field "${field.text}"`);
+    const values = toSamples(raw, where);
     if (!Array.isArray(values)) return values;
-    if (length !== undefined && values.length !== length) return wrongLength(values.length, length, field);
+    if (length !== undefined && values.length !== length) return wrongLength(values.length, length, where);
     let ts: number | undefined;
     if (tsField !== undefined) {
       const found = readTimestamp(doc, tsField);
@@ -109,28 +110,43 @@ function parseJson(payload: Uint8Array): unknown {
 
 function checkSpec(spec: DecoderSpec): void {
   if (!(PAYLOAD_FORMATS as readonly string[]).includes(spec.format)) {
-    throw new DecoderSpecError('format', `is ${JSON.stringify(spec.format)}; expected one of ${PAYLOAD_FORMATS.join(', ')}`);
+    throw new DecoderSpecError(
+      'format',
+      `is ${JSON.stringify(spec.format)}; expected one of ${PAYLOAD_FORMATS.join(', ')}`,
+    );
   }
   if (!Number.isSafeInteger(spec.maxBytes) || spec.maxBytes < 1) {
     throw new DecoderSpecError('maxBytes', `is ${spec.maxBytes}; expected a whole number of bytes ≥ 1`);
   }
   if (spec.length !== undefined && (!Number.isSafeInteger(spec.length) || spec.length < 1)) {
-    throw new DecoderSpecError('length', `is ${spec.length}; expected a whole number of samples ≥ 1, or no length`);
+    throw new DecoderSpecError(
+      'length',
+      `is ${spec.length}; expected a whole number of samples ≥ 1, or no length`,
+    );
   }
   if (spec.format !== 'number') return;
   for (const property of ['field', 'timestampField', 'sensorField'] as const) {
     if (spec[property] !== undefined) {
-      throw new DecoderSpecError(property, 'is set, but a "number" payload has no fields; use format json or cbor');
+      throw new DecoderSpecError(
+        property,
+        'is set, but a "number" payload has no fields; use format json or cbor',
+      );
     }
   }
 }
 
-function compilePath(spec: DecoderSpec, property: 'field' | 'timestampField' | 'sensorField'): FieldPath | undefined {
+function compilePath(
+  spec: DecoderSpec,
+  property: 'field' | 'timestampField' | 'sensorField',
+): FieldPath | undefined {
   const text = spec[property];
   if (text === undefined) return undefined;
   const path = parseFieldPath(text);
   if (typeof path === 'string') {
-    throw new DecoderSpecError(property, `${JSON.stringify(text)} ${path}; write paths like data.accel[2] or data.accel.2`);
+    throw new DecoderSpecError(
+      property,
+      `${JSON.stringify(text)} ${path}; write paths like data.accel[2] or data.accel.2`,
+    );
   }
   return path;
 }
@@ -166,16 +182,21 @@ function toSamples(raw: unknown, where: string): number[] | DecodeRejected {
 function notSample(problem: 'not_a_number' | 'non_finite', value: unknown, where: string): DecodeRejected {
   return problem === 'non_finite'
     ? reject('non_finite', `${where} holds ${describeValue(value)}, which is not a finite number`)
-    : reject('not_a_number', `${where} holds ${describeValue(value)}; expected a number or an array of numbers`);
+    : reject(
+        'not_a_number',
+        `${where} holds ${describeValue(value)}; expected a number or an array of numbers`,
+      );
 }
 
-function wrongLength(found: number, expected: number, field: FieldPath | undefined): DecodeRejected {
-  const where = field === undefined ? 'the payload' : `field "${field.text}"`;
+function wrongLength(found: number, expected: number, where: string): DecodeRejected {
   return reject('wrong_length', `${where} holds ${found} sample(s); expected ${expected} (input.length)`);
 }
 
 function tooLarge(payload: Uint8Array, maxBytes: number): DecodeRejected {
-  return reject('payload_too_large', `payload is ${payload.length} bytes; the limit (maxBytes) is ${maxBytes}`);
+  return reject(
+    'payload_too_large',
+    `payload is ${payload.length} bytes; the limit (maxBytes) is ${maxBytes}`,
+  );
 }
 
 function readTimestamp(doc: unknown, path: FieldPath): number | DecodeRejected {
@@ -186,7 +207,10 @@ function readTimestamp(doc: unknown, path: FieldPath): number | DecodeRejected {
   const found = `timestamp field "${path.text}" holds ${describeValue(raw)}`;
   return ts === 'non_finite'
     ? reject('non_finite', `${found}, which is not a finite time`)
-    : reject('not_a_number', `${found}; expected seconds or milliseconds since the epoch, or ISO-8601 with a zone`);
+    : reject(
+        'not_a_number',
+        `${found}; expected seconds or milliseconds since the epoch, or ISO-8601 with a zone`,
+      );
 }
 
 function readSensor(doc: unknown, path: FieldPath): string | DecodeRejected {
@@ -194,7 +218,10 @@ function readSensor(doc: unknown, path: FieldPath): string | DecodeRejected {
   if (raw === MISSING) return reject('missing_field', `sensor id ${describeMissing(doc, path)}`);
   if (typeof raw === 'string' && raw.length > 0) return raw;
   if ((typeof raw === 'number' && Number.isSafeInteger(raw)) || typeof raw === 'bigint') return String(raw);
-  return reject('missing_field', `sensor id field "${path.text}" holds ${describeValue(raw)}; expected text or an integer`);
+  return reject(
+    'missing_field',
+    `sensor id field "${path.text}" holds ${describeValue(raw)}; expected text or an integer`,
+  );
 }
 
 function decodeNumberText(payload: Uint8Array, maxBytes: number, length: number | undefined): DecodeResult {
@@ -208,9 +235,12 @@ function decodeNumberText(payload: Uint8Array, maxBytes: number, length: number 
   if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) text = text.slice(1, -1);
   const n = parseNumberText(text);
   if (typeof n === 'number') {
-    return length === undefined || length === 1 ? { ok: true, values: [n], ts: undefined, sensor: undefined } : wrongLength(1, length, undefined);
+    return length === undefined || length === 1
+      ? { ok: true, values: [n], ts: undefined, sensor: undefined }
+      : wrongLength(1, length, 'the payload');
   }
-  if (n === 'non_finite') return reject('non_finite', `payload is ${payloadExcerpt(payload)}, which is not a finite number`);
+  if (n === 'non_finite')
+    return reject('non_finite', `payload is ${payloadExcerpt(payload)}, which is not a finite number`);
   if (text === 'true' || text === 'false' || text === 'null') {
     return reject('not_a_number', `payload is ${payloadExcerpt(payload)}; expected the text of one number`);
   }

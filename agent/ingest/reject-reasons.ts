@@ -31,11 +31,13 @@ export const REJECT_REASON_INFO: Readonly<Record<RejectReason, Readonly<RejectRe
     hint: 'Check input.format against what the sensor actually publishes (the excerpt shows the first bytes).',
   }),
   missing_field: Object.freeze({
-    description: 'A field the pipeline reads (value, timestamp or sensor id) is absent from the payload or topic.',
+    description:
+      'A field the pipeline reads (value, timestamp or sensor id) is absent, or the sensor id is unusable.',
     hint: 'Check input.field, input.timestampField and input.sensor against a real payload and topic.',
   }),
   not_a_number: Object.freeze({
-    description: 'The value is not a number or an array of numbers (e.g. a boolean, null, an object or text).',
+    description:
+      'The value is not a number or an array of numbers (e.g. a boolean, null, an object or text).',
     hint: 'Point input.field at the numeric value, or fix the sensor so it publishes numbers.',
   }),
   non_finite: Object.freeze({
@@ -43,7 +45,8 @@ export const REJECT_REASON_INFO: Readonly<Record<RejectReason, Readonly<RejectRe
     hint: 'The sensor reports a fault or an overflow; check the device and its calibration.',
   }),
   wrong_length: Object.freeze({
-    description: 'The reading holds a different number of samples than input.length expects (or none at all).',
+    description:
+      'The reading holds a different number of samples than input.length expects (or none at all).',
     hint: 'Set input.length to what the sensor sends, or remove it to accept any length.',
   }),
   payload_too_large: Object.freeze({
@@ -59,7 +62,8 @@ export const REJECT_REASON_INFO: Readonly<Record<RejectReason, Readonly<RejectRe
     hint: 'Usually a QoS 1 redelivery and harmless; if constant, the sensor’s timestamps lack resolution.',
   }),
   out_of_order: Object.freeze({
-    description: 'The reading is older than the last one accepted from this sensor, so a window would not be causal.',
+    description:
+      'The reading is older than the last one accepted from this sensor, so a window would not be causal.',
     hint: 'Check the sensor clock (NTP) and that one sensor id is not shared by several devices.',
   }),
   sensor_limit: Object.freeze({

@@ -29,7 +29,8 @@ export function toTimestampMs(value: unknown): number | ScalarProblem {
 }
 
 // YYYY-MM-DD, optionally followed by a time that must carry a zone (Z or ±hh:mm / ±hhmm / ±hh).
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?))?$/;
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?))?$/;
 
 /**
  * Strict ISO-8601 / RFC 3339 parsing. `Date.parse` is not used: it rolls 2024-02-30 over into

@@ -6,7 +6,6 @@ import { SensorSourceError, TopicFilterError } from './errors.js';
  */
 
 const MAX_UTF8_BYTES = 65_535;
-const SLASH = 0x2f;
 const DOLLAR = 0x24;
 
 /** Returns what is wrong with `filter` as an MQTT 3.1.1 topic filter, or null when it is valid. */
@@ -17,7 +16,8 @@ export function validateTopicFilter(filter: string): string | null {
   if (filter.includes('\u0000')) return 'contains the NUL character (U+0000), which MQTT forbids';
   // [MQTT-1.5.3-1] well-formed UTF-8: no lone surrogate halves.
   const surrogate = loneSurrogateAt(filter);
-  if (surrogate >= 0) return `contains an unpaired UTF-16 surrogate at index ${surrogate}, which is not valid UTF-8`;
+  if (surrogate >= 0)
+    return `contains an unpaired UTF-16 surrogate at index ${surrogate}, which is not valid UTF-8`;
   // [MQTT-4.7.3-3] no more than 65535 bytes once UTF-8 encoded.
   const bytes = utf8Length(filter);
   if (bytes > MAX_UTF8_BYTES) return `is ${bytes} bytes long in UTF-8; MQTT allows at most ${MAX_UTF8_BYTES}`;
@@ -26,7 +26,8 @@ export function validateTopicFilter(filter: string): string | null {
     const level = levels[i] as string;
     if (level.includes('#')) {
       // [MQTT-4.7.1-2] '#' alone or after a separator, and the last character of the filter.
-      if (level !== '#') return `level ${i} ("${level}") holds "#" with other characters; "#" must be a level on its own`;
+      if (level !== '#')
+        return `level ${i} ("${level}") holds "#" with other characters; "#" must be a level on its own`;
       if (i !== levels.length - 1) return `"#" is at level ${i} but must be the last level of the filter`;
     }
     // [MQTT-4.7.1-3] '+' must occupy an entire level.
@@ -111,7 +112,8 @@ export function compileSensorIdExtractor(source: SensorSource, filter?: string):
       return (_topic, payloadSensor) => (payloadSensor === '' ? undefined : payloadSensor);
     case 'level': {
       const level = source.level;
-      if (!Number.isSafeInteger(level)) throw new SensorSourceError(`level ${level} is not an integer`, filter);
+      if (!Number.isSafeInteger(level))
+        throw new SensorSourceError(`level ${level} is not an integer`, filter);
       return level >= 0 ? (topic) => levelFromStart(topic, level) : (topic) => levelFromEnd(topic, -level);
     }
   }

@@ -71,7 +71,8 @@ function describeObject(value: object): string {
   if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : `an array of ${value.length}`;
   if (value instanceof Uint8Array) return `a byte string of ${value.length} byte(s)`;
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
-  if (value instanceof Date) return `a date (${Number.isFinite(value.getTime()) ? value.toISOString() : 'invalid'})`;
+  if (value instanceof Date)
+    return `a date (${Number.isFinite(value.getTime()) ? value.toISOString() : 'invalid'})`;
   if (value instanceof Map) return `a map of ${value.size}`;
   return 'an object';
 }

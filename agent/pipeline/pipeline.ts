@@ -1,17 +1,17 @@
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { Topics } from '../../protocol/topics.js';
 import type { PipelineConfig } from '../config/schema.js';
-import { compileDecoder } from '../ingest/decoders.js';
-import type { RejectReason } from '../ingest/reject-reasons.js';
 import type { ModelRuntime } from '../infer/model-runtime.js';
 import { type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
+import { compileDecoder } from '../ingest/decoders.js';
+import type { RejectReason } from '../ingest/reject-reasons.js';
+import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
 import { normaliseInto } from '../window/normalise.js';
 import { SlidingWindows, type Window } from '../window/sliding-window.js';
 import { ErrorReporter } from './error-reporter.js';
 import { buildResult } from './result.js';
-import { sensorIdOf } from './sensor-id.js';
 
 export interface PipelineStats {
   readonly id: string;
@@ -28,7 +28,7 @@ export interface PipelineStats {
 }
 
 /** Failures of the pipeline itself, reported like rejected readings. */
-export type PipelineFailure = 'queue_full' | 'inference_failed';
+export type PipelineFailure = 'queue_full' | 'inference_failed' | 'internal_error';
 
 export type PipelineState = 'created' | 'running' | 'stopping' | 'stopped';
 
@@ -50,6 +50,7 @@ export class Pipeline {
   readonly id: string;
   private state: PipelineState = 'created';
   private readonly decode;
+  private readonly sensorOf: SensorIdExtractor;
   private readonly windows: SlidingWindows;
   private readonly errors: ErrorReporter;
   private readonly resultTopic: string;
@@ -59,7 +60,15 @@ export class Pipeline {
   private draining: Promise<void> | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private seq = 0;
-  private counters = { readings: 0, windows: 0, results: 0, anomalies: 0, inferenceFailures: 0, queueDropped: 0 };
+  private lastArrival = 0;
+  private counters = {
+    readings: 0,
+    windows: 0,
+    results: 0,
+    anomalies: 0,
+    inferenceFailures: 0,
+    queueDropped: 0,
+  };
   private readonly normalise: { mean: number; std: number };
   private readonly postSpec: PostprocessSpec;
 
@@ -78,7 +87,10 @@ export class Pipeline {
     const model = components.model;
     const size = cfg.window.size ?? model.windowSize;
     if (size !== model.windowSize) {
-      throw new PipelineConfigError(cfg.id, `window.size ${size} does not fit model "${model.id}", which takes ${model.windowSize} samples`);
+      throw new PipelineConfigError(
+        cfg.id,
+        `window.size ${size} does not fit model "${model.id}", which takes ${model.windowSize} samples`,
+      );
     }
     this.decode = compileDecoder({
       format: cfg.input.format,
@@ -88,7 +100,8 @@ export class Pipeline {
       ...(cfg.input.sensor.from === 'field' ? { sensorField: cfg.input.sensor.field } : {}),
       ...(cfg.input.length === undefined ? {} : { length: cfg.input.length }),
     });
-    this.windows = new SlidingWindows({ size, ...cfg.window });
+    this.sensorOf = compileSensorIdExtractor(cfg.input.sensor, cfg.input.topic);
+    this.windows = new SlidingWindows({ ...cfg.window, size });
     this.scratch = new Float32Array(size);
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
@@ -96,7 +109,12 @@ export class Pipeline {
     this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
     const now = components.now ?? Date.now;
     this.errors = new ErrorReporter(
-      { pipeline: cfg.id, node: components.nodeId, topic: components.topics.errors(cfg.id), intervalMs: 1000 },
+      {
+        pipeline: cfg.id,
+        node: components.nodeId,
+        topic: components.topics.errors(cfg.id),
+        intervalMs: 1000,
+      },
       { publish: (t, p) => components.link.publishFast(t, p), logger: this.log, now },
     );
   }
@@ -112,7 +130,10 @@ export class Pipeline {
     this.sweepTimer = setInterval(() => this.windows.sweep(this.now()), STALE_SWEEP_MS);
     this.sweepTimer.unref();
     this.state = 'running';
-    this.log.info({ topic: this.cfg.input.topic, model: this.components.model.id, results: this.resultTopic }, 'pipeline running');
+    this.log.info(
+      { topic: this.cfg.input.topic, model: this.components.model.id, results: this.resultTopic },
+      'pipeline running',
+    );
   }
 
   /** Stops taking readings, lets queued windows finish, then resolves. */
@@ -139,18 +160,32 @@ export class Pipeline {
   /** Entry point for one MQTT message; never throws. */
   onMessage(topic: string, payload: Uint8Array): void {
     if (this.state !== 'running') return;
+    try {
+      const problem = this.ingest(topic, payload);
+      if (problem) this.reject(problem[0], topic, problem[1]);
+    } catch (err) {
+      // A bug here must cost one reading, not the pipeline.
+      this.reject('internal_error', topic, (err as Error).message);
+    }
+  }
+
+  /** Decodes and windows one reading; returns why it was refused, or null. */
+  private ingest(topic: string, payload: Uint8Array): [RejectReason, string] | null {
     const arrivedAt = performance.now();
     const decoded = this.decode(payload);
-    if (!decoded.ok) return this.reject(decoded.reason, topic, decoded.detail);
-    const sensor = sensorIdOf(this.cfg.input.sensor, topic, decoded.sensor);
-    if (sensor === undefined) return this.reject('missing_field', topic, 'no sensor id in the payload field named by input.sensor');
+    if (!decoded.ok) return [decoded.reason, decoded.detail];
+    const sensor = this.sensorOf(topic, decoded.sensor);
+    if (sensor === undefined) return ['missing_field', 'no sensor id where input.sensor says it is'];
     if (this.allowed && !this.allowed.has(sensor)) {
-      return this.reject('unknown_sensor', topic, `sensor "${sensor}" is not in input.sensors`);
+      return ['unknown_sensor', `sensor "${sensor}" is not in input.sensors`];
     }
-    const outcome = this.windows.push(sensor, decoded.ts ?? this.now(), decoded.values);
-    if (outcome.rejected) return this.reject(outcome.rejected, topic, `sensor "${sensor}": ${outcome.rejected.replace(/_/g, ' ')} reading`);
+    const now = this.now();
+    const outcome = this.windows.push(sensor, decoded.ts ?? this.arrivalTs(now), decoded.values, now);
+    if (outcome.rejected)
+      return [outcome.rejected, `sensor "${sensor}": ${outcome.rejected.replace(/_/g, ' ')} reading`];
     this.counters.readings++;
     for (const window of outcome.windows) this.enqueue({ window, arrivedAt });
+    return null;
   }
 
   private reject(reason: RejectReason | PipelineFailure, topic: string, detail: string): void {
@@ -162,7 +197,11 @@ export class Pipeline {
     if (this.queue.length >= MAX_QUEUE) {
       this.queue.shift();
       this.counters.queueDropped++;
-      this.reject('queue_full', job.window.sensor, `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`);
+      this.reject(
+        'queue_full',
+        job.window.sensor,
+        `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`,
+      );
     }
     this.queue.push(job);
     this.draining ??= this.drain().finally(() => {
@@ -212,6 +251,15 @@ export class Pipeline {
         this.log.warn({ err: err.message }, 'result not acknowledged by the broker');
       });
     }
+  }
+
+  /**
+   * Readings without a timestamp take their arrival time; several arriving within one
+   * millisecond are spaced a microsecond apart so that none is mistaken for a duplicate.
+   */
+  private arrivalTs(now: number): number {
+    this.lastArrival = now > this.lastArrival ? now : this.lastArrival + 0.001;
+    return this.lastArrival;
   }
 
   private now(): number {

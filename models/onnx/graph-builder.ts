@@ -3,8 +3,19 @@
  * encoded straight to ModelProto bytes (onnx.proto field numbers in ./types.ts).
  */
 import { GraphBuildError } from '../errors.js';
+import {
+  type AttributeValue,
+  type InitializerRecord,
+  type IoRecord,
+  type NodeRecord,
+  writeInitializer,
+  writeNode,
+  writeValueInfo,
+} from './proto-encode.js';
 import { ProtoWriter } from './protobuf-writer.js';
-import { ATTRIBUTE_TYPE, type Dim, ELEMENT_TYPES, type ElementType, F } from './types.js';
+import { type Dim, type ElementType, F } from './types.js';
+
+export type { AttributeValue } from './proto-encode.js';
 
 /** A tensor in the graph under construction; only meaningful to the builder that made it. */
 export class TensorValue {
@@ -12,19 +23,10 @@ export class TensorValue {
   constructor(readonly name: string) {}
 }
 
-export type AttributeValue =
-  | { readonly int: number }
-  | { readonly float: number }
-  | { readonly string: string }
-  | { readonly ints: readonly number[] }
-  | { readonly floats: readonly number[] };
-
 export interface NodeOptions {
   readonly attributes?: Readonly<Record<string, AttributeValue>>;
   /** Name of the node's output value; a fresh `<op>_<n>` if absent. */
   readonly outputName?: string;
-  /** Operator set domain; the default ONNX domain if absent. */
-  readonly domain?: string;
 }
 
 export interface GraphBuilderOptions {
@@ -39,28 +41,6 @@ export interface GraphBuilderOptions {
 
 export const DEFAULT_OPSET = 17;
 export const PRODUCER_NAME = 'fieldmesh';
-
-interface NodeRecord {
-  readonly opType: string;
-  readonly name: string;
-  readonly inputs: readonly string[];
-  readonly output: string;
-  readonly attributes: Readonly<Record<string, AttributeValue>>;
-  readonly domain: string;
-}
-
-interface IoRecord {
-  readonly name: string;
-  readonly type: ElementType;
-  readonly shape: readonly Dim[];
-}
-
-interface InitializerRecord {
-  readonly name: string;
-  readonly type: 'float32' | 'int64';
-  readonly dims: readonly number[];
-  readonly raw: Uint8Array;
-}
 
 export class GraphBuilder {
   readonly opset: number;
@@ -152,7 +132,11 @@ export class GraphBuilder {
 
   reduceMean(x: TensorValue, axes: readonly number[], keepdims: boolean, outputName?: string): TensorValue {
     const keep = { keepdims: { int: keepdims ? 1 : 0 } };
-    if (this.opset < 18) return this.node('ReduceMean', [x], { attributes: { ...keep, axes: { ints: axes } }, ...named(outputName) });
+    if (this.opset < 18)
+      return this.node('ReduceMean', [x], {
+        attributes: { ...keep, axes: { ints: axes } },
+        ...named(outputName),
+      });
     const axesValue = this.initializerInt64(this.freshName('axes'), axes, [axes.length]);
     return this.node('ReduceMean', [x, axesValue], { attributes: keep, ...named(outputName) });
   }
@@ -168,7 +152,8 @@ export class GraphBuilder {
       inputs: inputs.map((v) => v.name),
       output,
       attributes: options.attributes ?? {},
-      domain: options.domain ?? '',
+      // Only the default domain: the builder imports no other opset, so other domains could not resolve.
+      domain: '',
     });
     return value;
   }
@@ -177,18 +162,21 @@ export class GraphBuilder {
   output(value: TensorValue, name: string, type: ElementType, shape: readonly Dim[]): void {
     this.checkOwn(value, `output "${name}"`);
     this.checkShape(name, shape);
-    if (this.outputs.some((o) => o.name === name)) throw new GraphBuildError(this.name, `output "${name}" is declared twice`);
+    if (this.outputs.some((o) => o.name === name))
+      throw new GraphBuildError(this.name, `output "${name}" is declared twice`);
     if (value.name !== name) this.identity(value, name);
     this.outputs.push({ name, type, shape: [...shape] });
   }
 
   /** The ModelProto bytes. Deterministic: the same calls give the same bytes. */
   toBytes(): Uint8Array {
-    if (this.outputs.length === 0) throw new GraphBuildError(this.name, 'has no outputs; call output() first');
+    if (this.outputs.length === 0)
+      throw new GraphBuildError(this.name, 'has no outputs; call output() first');
     const w = new ProtoWriter();
     w.int64(F.model.irVersion, this.irVersion);
     w.string(F.model.producerName, PRODUCER_NAME);
-    if (this.options.producerVersion !== undefined) w.string(F.model.producerVersion, this.options.producerVersion);
+    if (this.options.producerVersion !== undefined)
+      w.string(F.model.producerVersion, this.options.producerVersion);
     if (this.options.modelVersion !== undefined) w.int64(F.model.modelVersion, this.options.modelVersion);
     if (this.options.docString !== undefined) w.string(F.model.docString, this.options.docString);
     w.message(F.model.graph, (g) => this.writeGraph(g));
@@ -221,13 +209,18 @@ export class GraphBuilder {
   }
 
   private checkOwn(v: TensorValue, where: string): void {
-    if (!this.values.has(v)) throw new GraphBuildError(this.name, `${where} uses "${v.name}", a value of another graph`);
+    if (!this.values.has(v))
+      throw new GraphBuildError(this.name, `${where} uses "${v.name}", a value of another graph`);
   }
 
   private checkShape(name: string, shape: readonly Dim[]): void {
     for (const d of shape) {
       const ok = typeof d === 'string' ? d.length > 0 : Number.isSafeInteger(d) && d >= 0;
-      if (!ok) throw new GraphBuildError(this.name, `"${name}" has dimension ${JSON.stringify(d)}; use a size ≥ 0 or a symbol`);
+      if (!ok)
+        throw new GraphBuildError(
+          this.name,
+          `"${name}" has dimension ${JSON.stringify(d)}; use a size ≥ 0 or a symbol`,
+        );
     }
   }
 
@@ -235,7 +228,10 @@ export class GraphBuilder {
     this.checkShape(name, dims);
     const expected = dims.reduce((n, d) => n * d, 1);
     if (expected !== length) {
-      throw new GraphBuildError(this.name, `initializer "${name}" has ${length} values but dims [${dims.join(', ')}] need ${expected}`);
+      throw new GraphBuildError(
+        this.name,
+        `initializer "${name}" has ${length} values but dims [${dims.join(', ')}] need ${expected}`,
+      );
     }
   }
 }
@@ -250,49 +246,4 @@ function defaultIrVersion(opset: number): number {
   if (opset <= 18) return 8;
   if (opset <= 20) return 9;
   return 10;
-}
-
-function writeNode(w: ProtoWriter, n: NodeRecord): void {
-  for (const i of n.inputs) w.string(F.node.input, i);
-  w.string(F.node.output, n.output);
-  w.string(F.node.name, n.name);
-  w.string(F.node.opType, n.opType);
-  for (const [name, value] of Object.entries(n.attributes)) w.message(F.node.attribute, (a) => writeAttribute(a, name, value));
-  if (n.domain !== '') w.string(F.node.domain, n.domain);
-}
-
-function writeAttribute(w: ProtoWriter, name: string, value: AttributeValue): void {
-  w.string(F.attribute.name, name);
-  // proto2 repeated scalars without [packed=true] are written unpacked, as onnx's own serialiser does.
-  if ('float' in value) w.float(F.attribute.f, value.float).int64(F.attribute.type, ATTRIBUTE_TYPE.float);
-  else if ('int' in value) w.int64(F.attribute.i, value.int).int64(F.attribute.type, ATTRIBUTE_TYPE.int);
-  else if ('string' in value) w.string(F.attribute.s, value.string).int64(F.attribute.type, ATTRIBUTE_TYPE.string);
-  else if ('floats' in value) {
-    for (const f of value.floats) w.float(F.attribute.floats, f);
-    w.int64(F.attribute.type, ATTRIBUTE_TYPE.floats);
-  } else {
-    for (const i of value.ints) w.int64(F.attribute.ints, i);
-    w.int64(F.attribute.type, ATTRIBUTE_TYPE.ints);
-  }
-}
-
-function writeInitializer(w: ProtoWriter, t: InitializerRecord): void {
-  for (const d of t.dims) w.int64(F.tensor.dims, d);
-  w.int64(F.tensor.dataType, ELEMENT_TYPES[t.type]);
-  w.string(F.tensor.name, t.name);
-  w.bytes(F.tensor.rawData, t.raw);
-}
-
-function writeValueInfo(w: ProtoWriter, io: IoRecord): void {
-  w.string(F.valueInfo.name, io.name);
-  w.message(F.valueInfo.type, (type) =>
-    type.message(F.type.tensor, (tensor) => {
-      tensor.int64(F.tensorType.elemType, ELEMENT_TYPES[io.type]);
-      tensor.message(F.tensorType.shape, (shape) => {
-        for (const d of io.shape) {
-          shape.message(F.shape.dim, (dim) => (typeof d === 'number' ? dim.int64(F.dim.value, d) : dim.string(F.dim.param, d)));
-        }
-      });
-    }),
-  );
 }

@@ -62,7 +62,9 @@ class InvalidModel extends Error {}
 function describe(model: ProtoMessage, bytes: Uint8Array): ModelInfo {
   const irVersion = model.int(F.model.irVersion, 'ir_version');
   if (irVersion === undefined) {
-    throw new InvalidModel(`ModelProto.ir_version (field ${F.model.irVersion}) is missing, so this is not an ONNX model`);
+    throw new InvalidModel(
+      `ModelProto.ir_version (field ${F.model.irVersion}) is missing, so this is not an ONNX model`,
+    );
   }
   if (irVersion < 1 || irVersion > MAX_IR_VERSION) {
     throw new InvalidModel(`ModelProto.ir_version is ${irVersion}, expected 1..${MAX_IR_VERSION}`);
@@ -74,7 +76,8 @@ function describe(model: ProtoMessage, bytes: Uint8Array): ModelInfo {
   if (irVersion >= 3 && opsets.length === 0) throw new InvalidModel('ModelProto.opset_import is empty');
 
   const initializerNames = new Set<string>();
-  for (const t of graph.messages(F.graph.initializer, 'initializer')) initializerNames.add(t.string(F.tensor.name, 'name') ?? '');
+  for (const t of graph.messages(F.graph.initializer, 'initializer'))
+    initializerNames.add(t.string(F.tensor.name, 'name') ?? '');
   for (const s of graph.messages(15, 'sparse_initializer')) {
     initializerNames.add(s.message(1, 'values')?.string(F.tensor.name, 'name') ?? '');
   }

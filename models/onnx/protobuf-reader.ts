@@ -60,7 +60,10 @@ export class ProtoReader {
 
   take(n: number, what: string): Uint8Array {
     if (n > this.bytes.length - this.pos) {
-      throw this.error(`${what} of ${n} bytes runs past the end (${this.bytes.length - this.pos} left)`, this.pos);
+      throw this.error(
+        `${what} of ${n} bytes runs past the end (${this.bytes.length - this.pos} left)`,
+        this.pos,
+      );
     }
     const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
@@ -82,7 +85,10 @@ export class ProtoReader {
         return { field, value: { wire, bytes: this.take(8, 'fixed64'), offset } };
       case WireType.LengthDelimited: {
         const length = this.safeVarint('length');
-        return { field, value: { wire, bytes: this.take(length, `field ${field}`), offset: this.base + this.pos - length } };
+        return {
+          field,
+          value: { wire, bytes: this.take(length, `field ${field}`), offset: this.base + this.pos - length },
+        };
       }
       case WireType.Fixed32:
         return { field, value: { wire, bytes: this.take(4, 'fixed32'), offset } };
@@ -90,7 +96,10 @@ export class ProtoReader {
         this.skipGroup(field, depth + 1, tagOffset);
         return { field, value: undefined };
       default:
-        throw this.error(`field ${field} has ${wire === 4 ? 'an unmatched end-group' : `invalid wire type ${wire}`}`, tagOffset);
+        throw this.error(
+          `field ${field} has ${wire === 4 ? 'an unmatched end-group' : `invalid wire type ${wire}`}`,
+          tagOffset,
+        );
     }
   }
 
@@ -101,7 +110,8 @@ export class ProtoReader {
       const at = this.pos;
       const tag = this.safeVarint('tag');
       if (tag % 8 === WireType.EndGroup) {
-        if (Math.floor(tag / 8) !== field) throw this.error(`group ${field} closed as ${Math.floor(tag / 8)}`, at);
+        if (Math.floor(tag / 8) !== field)
+          throw this.error(`group ${field} closed as ${Math.floor(tag / 8)}`, at);
         return;
       }
       this.pos = at;
@@ -176,7 +186,8 @@ export class ProtoMessage {
     const all = this.fields.get(field);
     if (all === undefined) return undefined;
     const parts = all.map((v) => this.lengthDelimited(v, name));
-    if (parts.length === 1) return ProtoMessage.decode(parts[0] as Uint8Array, `${this.path}.${name}`, all[0]?.offset);
+    if (parts.length === 1)
+      return ProtoMessage.decode(parts[0] as Uint8Array, `${this.path}.${name}`, all[0]?.offset);
     const merged = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
     for (const p of parts) {
@@ -252,6 +263,9 @@ export class ProtoMessage {
   }
 
   private wrongWire(name: string, expected: string, v: WireValue): ProtobufDecodeError {
-    return new ProtobufDecodeError(`${this.path}.${name} should be ${expected} but has wire type ${v.wire}`, v.offset);
+    return new ProtobufDecodeError(
+      `${this.path}.${name} should be ${expected} but has wire type ${v.wire}`,
+      v.offset,
+    );
   }
 }

@@ -49,12 +49,30 @@ export type InspectedDim = number | string | null;
 
 /** Field numbers from onnx.proto (https://github.com/onnx/onnx/blob/main/onnx/onnx.proto). */
 export const F = {
-  model: { irVersion: 1, producerName: 2, producerVersion: 3, domain: 4, modelVersion: 5, docString: 6, graph: 7, opsetImport: 8 },
+  model: {
+    irVersion: 1,
+    producerName: 2,
+    producerVersion: 3,
+    domain: 4,
+    modelVersion: 5,
+    docString: 6,
+    graph: 7,
+    opsetImport: 8,
+  },
   opset: { domain: 1, version: 2 },
   graph: { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12, valueInfo: 13 },
   node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, docString: 6, domain: 7 },
   attribute: { name: 1, f: 2, i: 3, s: 4, t: 5, floats: 7, ints: 8, strings: 9, type: 20 },
-  tensor: { dims: 1, dataType: 2, floatData: 4, int32Data: 5, int64Data: 7, name: 8, rawData: 9, dataLocation: 14 },
+  tensor: {
+    dims: 1,
+    dataType: 2,
+    floatData: 4,
+    int32Data: 5,
+    int64Data: 7,
+    name: 8,
+    rawData: 9,
+    dataLocation: 14,
+  },
   valueInfo: { name: 1, type: 2, docString: 3 },
   type: { tensor: 1, sequence: 4, map: 5, opaque: 7, sparseTensor: 8, optional: 9 },
   tensorType: { elemType: 1, shape: 2 },
@@ -63,4 +81,12 @@ export const F = {
 } as const;
 
 /** AttributeProto.AttributeType values. */
-export const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;
+export const ATTRIBUTE_TYPE = {
+  float: 1,
+  int: 2,
+  string: 3,
+  tensor: 4,
+  floats: 6,
+  ints: 7,
+  strings: 8,
+} as const;

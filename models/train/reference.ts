@@ -25,7 +25,7 @@ export function activate(kind: Activation, z: number): number {
     case 'tanh':
       return Math.tanh(z);
     case 'relu':
-      return z > 0 ? z : 0;
+      return Math.max(z, 0);
     case 'sigmoid':
       return 1 / (1 + Math.exp(-z));
     case 'linear':
@@ -71,7 +71,12 @@ export function forward(mlp: Mlp, input: ArrayLike<number>, rows: number): Float
 }
 
 /** Mean squared difference per row: the anomaly score of an autoencoder. */
-export function rowMeanSquaredError(a: ArrayLike<number>, b: ArrayLike<number>, rows: number, width: number): Float64Array {
+export function rowMeanSquaredError(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  rows: number,
+  width: number,
+): Float64Array {
   const out = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let sum = 0;
@@ -98,6 +103,10 @@ export function autoencoderScores(
 /** A copy with float32 weights: what the ONNX file stores, so the reference matches it exactly. */
 export function toFloat32(mlp: Mlp): Mlp {
   return {
-    layers: mlp.layers.map((l) => ({ ...l, weights: Float32Array.from(l.weights), bias: Float32Array.from(l.bias) })),
+    layers: mlp.layers.map((l) => ({
+      ...l,
+      weights: Float32Array.from(l.weights),
+      bias: Float32Array.from(l.bias),
+    })),
   };
 }

@@ -16,7 +16,12 @@ export interface AutoencoderModelOptions {
 }
 
 /** MatMul + Add + activation per layer, named `<prefix><index>` so the graph reads like the network. */
-export function appendDenseLayers(g: GraphBuilder, x: TensorValue, mlp: Mlp, lastOutputName?: string): TensorValue {
+export function appendDenseLayers(
+  g: GraphBuilder,
+  x: TensorValue,
+  mlp: Mlp,
+  lastOutputName?: string,
+): TensorValue {
   let h = x;
   mlp.layers.forEach((layer, i) => {
     const w = g.initializer(`dense${i}.weight`, layer.weights, [layer.inputs, layer.outputs]);
@@ -29,7 +34,12 @@ export function appendDenseLayers(g: GraphBuilder, x: TensorValue, mlp: Mlp, las
   return h;
 }
 
-function applyActivation(g: GraphBuilder, kind: Exclude<Activation, 'linear'>, z: TensorValue, name?: string): TensorValue {
+function applyActivation(
+  g: GraphBuilder,
+  kind: Exclude<Activation, 'linear'>,
+  z: TensorValue,
+  name?: string,
+): TensorValue {
   switch (kind) {
     case 'tanh':
       return g.tanh(z, name);

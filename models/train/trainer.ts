@@ -38,7 +38,8 @@ export function trainAutoencoder(data: Float64Array, rows: number, options: Trai
   if (sizes.length < 2 || sizes.at(-1) !== width) {
     throw new RangeError(`an autoencoder needs matching input and output widths, got [${sizes.join(', ')}]`);
   }
-  if (data.length !== rows * width) throw new RangeError(`data has ${data.length} values, expected ${rows} × ${width}`);
+  if (data.length !== rows * width)
+    throw new RangeError(`data has ${data.length} values, expected ${rows} × ${width}`);
   const rng = createRng(options.seed);
   const layers = initLayers(sizes, options, rng);
   const mlp: Mlp = { layers };
@@ -60,7 +61,7 @@ export function trainAutoencoder(data: Float64Array, rows: number, options: Trai
         batch.set(data.subarray(src, src + width), r * width);
       }
       const x = batch.subarray(0, n * width);
-      lossSum += backprop(mlp, x, n, grads) * n;
+      lossSum += lossAndGradients(mlp, x, n, grads) * n;
       adam.step(grads);
     }
     losses.push(lossSum / rows);
@@ -68,13 +69,21 @@ export function trainAutoencoder(data: Float64Array, rows: number, options: Trai
   return { mlp, losses };
 }
 
-/** Fills `grads` (weights, bias per layer) with d(loss)/d(param) and returns the batch loss. */
-function backprop(mlp: Mlp, x: Float64Array, rows: number, grads: Float64Array[]): number {
+/**
+ * Fills `grads` ([weights, bias] per layer, in layer order) with d(loss)/d(param) for the
+ * autoencoder loss on `rows` rows of `x`, and returns that loss (mean squared error).
+ */
+export function lossAndGradients(
+  mlp: Mlp,
+  x: Float64Array,
+  rows: number,
+  grads: readonly Float64Array[],
+): number {
   const acts = forwardLayers(mlp, x, rows);
   const out = acts.at(-1) as Float64Array;
   const width = out.length / rows;
   // Loss = mean over rows and columns of (out - x)²; start from its gradient wrt the output.
-  let delta = new Float64Array(out.length);
+  let delta: Float64Array = new Float64Array(out.length);
   let loss = 0;
   const scale = 2 / (rows * width);
   for (let i = 0; i < out.length; i++) {
@@ -87,7 +96,14 @@ function backprop(mlp: Mlp, x: Float64Array, rows: number, grads: Float64Array[]
     const a = acts[l] as Float64Array;
     applyActivationGradient(layer.activation, a, delta);
     const prev = l === 0 ? x : (acts[l - 1] as Float64Array);
-    accumulateGradients(layer, prev, delta, rows, grads[2 * l] as Float64Array, grads[2 * l + 1] as Float64Array);
+    accumulateGradients(
+      layer,
+      prev,
+      delta,
+      rows,
+      grads[2 * l] as Float64Array,
+      grads[2 * l + 1] as Float64Array,
+    );
     if (l > 0) delta = propagate(layer, delta, rows);
   }
   return loss / (rows * width);

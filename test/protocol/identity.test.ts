@@ -1,10 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { base58Decode, base58Encode } from '../../protocol/base58.js';
-import { identityFromSeed, PeerIdInvalidError, peerIdFromPublicKey, publicKeyFromPeerId } from '../../protocol/identity.js';
+import {
+  identityFromSeed,
+  PeerIdInvalidError,
+  peerIdFromPublicKey,
+  publicKeyFromPeerId,
+} from '../../protocol/identity.js';
 
 describe('base58', () => {
   it('round-trips bytes, keeping leading zeros', () => {
-    for (const bytes of [[], [0], [0, 0, 1], [255, 254, 253], Array.from({ length: 38 }, (_, i) => (i * 37) % 256)]) {
+    for (const bytes of [
+      [],
+      [0],
+      [0, 0, 1],
+      [255, 254, 253],
+      Array.from({ length: 38 }, (_, i) => (i * 37) % 256),
+    ]) {
       const u = Uint8Array.from(bytes);
       expect(base58Decode(base58Encode(u))).toEqual(u);
     }
@@ -35,7 +46,9 @@ describe('node identity', () => {
   });
 
   it('refuses PeerIds that are not Ed25519 identity multihashes', () => {
-    expect(() => publicKeyFromPeerId('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N')).toThrow(PeerIdInvalidError);
+    expect(() => publicKeyFromPeerId('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N')).toThrow(
+      PeerIdInvalidError,
+    );
     expect(() => publicKeyFromPeerId('12D3KooW0000')).toThrow(/not base58btc/);
   });
 });

@@ -26,7 +26,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${AGENT_HELP}\n`);
     return 0;
   }
-  if (!values.config) throw new UsageError('fieldmesh agent: --config FILE is required. Run "fieldmesh agent --help".');
+  if (!values.config)
+    throw new UsageError('fieldmesh agent: --config FILE is required. Run "fieldmesh agent --help".');
   const config = await loadConfigFile(values.config);
   const logger = createLogger(config.log);
   const agent = new Agent(config, { logger });

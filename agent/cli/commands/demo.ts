@@ -3,9 +3,9 @@ import { hasCode } from '../../../protocol/errors.js';
 import { topicsFor } from '../../../protocol/topics.js';
 import { Agent } from '../../agent.js';
 import { loadConfigFile } from '../../config/load.js';
-import { demoFaultPlan, demoSources } from '../../demo/scenario.js';
 import { LiveView } from '../../demo/live-view.js';
 import { renderScreen } from '../../demo/render.js';
+import { demoFaultPlan, demoSensor } from '../../demo/scenario.js';
 import { Simulator } from '../../demo/simulator.js';
 import { createLogger } from '../../log.js';
 import { intOption, numberOption, parse } from '../args.js';
@@ -62,15 +62,24 @@ export async function demoCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (!hasCode(err, 'BROKER_LISTEN_FAILED') || port !== undefined) throw err;
     process.stderr.write(`port ${config.broker.port} is taken; the demo broker uses a free port instead\n`);
-    agent = new Agent(await loadConfigFile(configFile, { env: { ...env, FIELDMESH_BROKER_PORT: '0' } }), { logger });
+    agent = new Agent(await loadConfigFile(configFile, { env: { ...env, FIELDMESH_BROKER_PORT: '0' } }), {
+      logger,
+    });
     await agent.start();
   }
   const url = agent.brokerUrl ?? config.mqtt.url;
   const machines = Array.from({ length: machineCount }, (_, i) => machineName(i));
   const faults = demoFaultPlan(machines, durationS ?? 3600);
   const simulator = new Simulator(
-    { url, topicPrefix: TOPIC_PREFIX, machines, rateHz: { vibration: rate, temperature: Math.max(1, Math.round(rate / 5)) }, faults, garbageEveryS: 15 },
-    { source: demoSources(), logger },
+    {
+      url,
+      topicPrefix: TOPIC_PREFIX,
+      machines,
+      rateHz: { vibration: rate, temperature: Math.max(1, Math.round(rate / 5)) },
+      faults,
+      garbageEveryS: 15,
+    },
+    { sensor: demoSensor, logger },
   );
   const view = new LiveView({ url, topics: topicsFor(config.mqtt.topicRoot), machineOf: (sensor) => sensor });
   const screen = new Screen(process.stdout.isTTY === true);
@@ -117,7 +126,10 @@ function summary(view: LiveView, sim: Simulator, agent: Agent, faultsInjected: n
   const s = view.state;
   const rejected = [...s.rejected].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const machines = [...new Set(s.detections.map((d) => d.machine))].sort().join(', ') || 'none';
-  const pipelines = agent.status().pipelines.map((p) => `${p.id} ${p.results} results`).join(', ');
+  const pipelines = agent
+    .status()
+    .pipelines.map((p) => `${p.id} ${p.results} results`)
+    .join(', ');
   return [
     `fieldmesh demo: ${sim.elapsedS().toFixed(1)} s, ${sim.stats().published} readings published`,
     `results ${s.results} (${pipelines}), anomalous windows ${s.anomalies}`,
@@ -139,4 +151,3 @@ class Screen {
     process.stdout.write(`${text}\n`);
   }
 }
-

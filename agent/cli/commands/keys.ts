@@ -19,13 +19,16 @@ Options:
 ${EXIT_HELP}`;
 
 export async function keysCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('keys', argv, { 'data-dir': { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse('keys', argv, {
+    'data-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     process.stdout.write(`${KEYS_HELP}\n`);
     return 0;
   }
   const verb = positionals[0] ?? 'show';
-  if (verb !== 'show' && verb !== 'create' || positionals.length > 1) {
+  if ((verb !== 'show' && verb !== 'create') || positionals.length > 1) {
     throw new UsageError(`fieldmesh keys: unknown verb "${positionals.join(' ')}"; use show or create`);
   }
   const dataDir = path.resolve(values['data-dir'] ?? process.env.FIELDMESH_DATA_DIR ?? './data');
@@ -54,6 +57,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
       `${created ? 'created a new node identity\n' : ''}node id     ${info.nodeId}\npublic key  ${info.publicKey}\nkey file    ${file} (mode ${info.mode})\n`,
     );
   }
-  if ((mode & 0o077) !== 0) process.stderr.write(`warning: ${file} is readable by other users; run "chmod 600 ${file}"\n`);
+  if ((mode & 0o077) !== 0)
+    process.stderr.write(`warning: ${file} is readable by other users; run "chmod 600 ${file}"\n`);
   return 0;
 }

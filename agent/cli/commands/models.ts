@@ -22,29 +22,30 @@ export async function modelsCommand(argv: string[]): Promise<number> {
     return positionals.length === 0 && !values.help ? 2 : 0;
   }
   const [verb, file, ...rest] = positionals;
-  if (verb !== 'inspect') throw new UsageError(`fieldmesh models: unknown verb "${verb}"; the verb is inspect`);
+  if (verb !== 'inspect')
+    throw new UsageError(`fieldmesh models: unknown verb "${verb}"; the verb is inspect`);
   if (!file || rest.length > 0) throw new UsageError('fieldmesh models inspect: give exactly one .onnx file');
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
   } catch (err) {
-    throw new FieldmeshError('FILE_UNREADABLE', `${file}: cannot read (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+    throw new FieldmeshError(
+      'FILE_UNREADABLE',
+      `${file}: cannot read (${(err as NodeJS.ErrnoException).code})`,
+      { cause: err },
+    );
   }
-  let info: ReturnType<typeof inspectModel>;
-  try {
-    info = inspectModel(bytes);
-  } catch (err) {
-    throw new FieldmeshError('MODEL_FORMAT', `${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const info = inspectModel(bytes, file); // a ModelFormatError names the file and what is wrong
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ file, ...info })}\n`);
     return 0;
   }
-  const shape = (s: readonly (number | string | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+  const shape = (s: readonly (number | string | null)[] | null) =>
+    s === null ? '(no shape)' : `[${s.map((d) => d ?? '?').join(', ')}]`;
   const lines = [
     `file      ${file}`,
     `sha256    ${info.sha256}`,
-    `producer  ${info.producer || '(none)'}   ir_version ${info.irVersion}`,
+    `producer  ${[info.producer.name, info.producer.version].filter(Boolean).join(' ') || '(none)'}   ir_version ${info.irVersion}`,
     `opsets    ${info.opsets.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ')}`,
     'inputs',
     ...info.inputs.map((t) => `  ${t.name}  ${t.type}  ${shape(t.shape)}`),

@@ -42,7 +42,11 @@ describe('config loading', () => {
 
   it('applies environment overrides for deployment values', () => {
     const cfg = parseConfigText(MINIMAL, '/srv/site.yaml', {
-      env: { FIELDMESH_MQTT_URL: 'mqtt://10.0.0.5:1884', FIELDMESH_DATA_DIR: '/var/lib/fieldmesh', FIELDMESH_LOG_LEVEL: 'debug' },
+      env: {
+        FIELDMESH_MQTT_URL: 'mqtt://10.0.0.5:1884',
+        FIELDMESH_DATA_DIR: '/var/lib/fieldmesh',
+        FIELDMESH_LOG_LEVEL: 'debug',
+      },
     });
     expect(cfg.mqtt.url).toBe('mqtt://10.0.0.5:1884');
     expect(cfg.node.dataDir).toBe('/var/lib/fieldmesh');
@@ -69,12 +73,18 @@ pipelines:
 `);
     const paths = problems.map((p) => p.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['mqtt.url', 'mqtt.keepaliveS', 'logg', 'pipelines[0].id', 'pipelines[0].model']),
+      expect.arrayContaining([
+        'mqtt.url',
+        'mqtt.keepaliveS',
+        'logg',
+        'pipelines[0].id',
+        'pipelines[0].model',
+      ]),
     );
     const keepalive = problems.find((p) => p.path === 'mqtt.keepaliveS');
     expect(keepalive?.found).toBe('"soon"');
     expect(keepalive?.expected).toBe('a number');
-    expect(problems.find((p) => p.path === "pipelines[0].model")?.found).toContain("no model \"missing\"");
+    expect(problems.find((p) => p.path === 'pipelines[0].model')?.found).toContain('no model "missing"');
   });
 
   it('puts the file name and every problem in the error message', () => {

@@ -1,0 +1,24 @@
+import { runE2eSuite } from './e2e/suite.js';
+import { formatReport, type SuiteReport, writeReport } from './lib/report.js';
+
+/** `npm run bench [-- <suite>…] [--quick]`: every suite measures itself beside its baseline. */
+const SUITES: Record<string, (opts: { quick: boolean }) => Promise<SuiteReport>> = {
+  e2e: runE2eSuite,
+};
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const names = args.filter((a) => !a.startsWith('--'));
+const unknown = names.filter((n) => !(n in SUITES));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `unknown bench suite ${unknown.join(', ')}; suites: ${Object.keys(SUITES).join(', ')}\n`,
+  );
+  process.exit(2);
+}
+for (const name of names.length > 0 ? names : Object.keys(SUITES)) {
+  const suite = SUITES[name] as (typeof SUITES)[string];
+  const report = await suite({ quick });
+  const file = await writeReport(report);
+  process.stdout.write(`${formatReport(report)}\n  written to ${file}\n`);
+}

@@ -1,0 +1,272 @@
+/**
+ * Model manifests: the JSON beside each .onnx saying what the model takes and gives, how to
+ * prepare its input and read its output, and the sha256 of the exact bytes it was made for.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import {
+  ManifestInvalidError,
+  type ManifestProblem,
+  ManifestUnreadableError,
+  ModelDigestMismatchError,
+  ModelFileMissingError,
+} from './errors.js';
+import { ELEMENT_TYPE_NAMES } from './onnx/types.js';
+
+const DIM_EXPECTED = 'a size ≥ 1 or a symbol for a size chosen at run time, such as "N"';
+const dimSchema = z.union(
+  [
+    z.number().int(DIM_EXPECTED).min(1, DIM_EXPECTED),
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, DIM_EXPECTED),
+  ],
+  { error: DIM_EXPECTED },
+);
+
+const tensorSchema = z.strictObject({
+  name: z.string().min(1, 'a non-empty tensor name'),
+  type: z.enum(ELEMENT_TYPE_NAMES, 'an ONNX element type name such as float32, float16 or int64'),
+  shape: z.array(dimSchema),
+});
+
+const relativeFile = z
+  .string()
+  .min(1)
+  .refine((f) => !path.isAbsolute(f) && !f.includes('\\') && !f.split('/').includes('..'), {
+    error: 'a file name relative to the manifest\'s folder, without ".."',
+  });
+
+const manifestSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'an id of lower-case letters, digits, ".", "-" or "_"'),
+    version: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/, 'a semantic version such as "1.0.0"'),
+    description: z.string(),
+    file: relativeFile,
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'the 64 hex digits of the sha256 of the .onnx file')
+      .transform((s) => s.toLowerCase()),
+    inputs: z.array(tensorSchema).min(1, 'at least one input'),
+    outputs: z.array(tensorSchema).min(1, 'at least one output'),
+    preprocessing: z.strictObject({
+      window: z.number().int().min(1, 'a window of at least 1 reading'),
+      normalise: z.strictObject({
+        mean: z.number(),
+        std: z.number().positive('a standard deviation > 0'),
+      }),
+    }),
+    postprocessing: z.strictObject({
+      /** Output holding one anomaly score per window, compared with `threshold`. */
+      score: z.string().min(1).optional(),
+      threshold: z.number().optional(),
+      /** Class names, in the order of `labelOutput`'s last dimension. */
+      labels: z.array(z.string().min(1)).default([]),
+      labelOutput: z.string().min(1).optional(),
+    }),
+    training: z
+      .strictObject({
+        seed: z.number().int(),
+        samples: z.number().int().min(0),
+        precision: z.number().min(0).max(1),
+        recall: z.number().min(0).max(1),
+        thresholdRule: z.string().optional(),
+        evaluatedFaults: z.array(z.string()).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((m, ctx) => {
+    for (const p of crossFieldProblems(m)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  });
+
+type ManifestData = z.output<typeof manifestSchema>;
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** A validated, deep-frozen manifest. */
+export type ModelManifest = DeepReadonly<ManifestData>;
+
+/** Field paths as `outputs[1].shape[0]`. */
+export function formatPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of p) out += typeof seg === 'number' ? `[${seg}]` : `${out ? '.' : ''}${String(seg)}`;
+  return out;
+}
+
+function crossFieldProblems(m: ManifestData): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const outputNames = m.outputs.map((o) => o.name);
+  const outputList = outputNames.map((n) => `"${n}"`).join(', ');
+  for (const [list, key] of [
+    [m.inputs, 'inputs'],
+    [m.outputs, 'outputs'],
+  ] as const) {
+    list.forEach((t, i) => {
+      if (list.findIndex((u) => u.name === t.name) !== i)
+        problems.push({ path: [key, i, 'name'], message: 'a name not used by another entry' });
+    });
+  }
+  const post = m.postprocessing;
+  if (post.score !== undefined && !outputNames.includes(post.score)) {
+    problems.push({ path: ['postprocessing', 'score'], message: `the name of an output (${outputList})` });
+  }
+  if (post.labelOutput !== undefined && !outputNames.includes(post.labelOutput)) {
+    problems.push({
+      path: ['postprocessing', 'labelOutput'],
+      message: `the name of an output (${outputList})`,
+    });
+  }
+  if ((post.score === undefined) !== (post.threshold === undefined)) {
+    const missing = post.score === undefined ? 'score' : 'threshold';
+    problems.push({
+      path: ['postprocessing', missing],
+      message: '"score" and "threshold" together (an anomaly model) or neither',
+    });
+  }
+  if (post.labels.length > 0 && post.labelOutput === undefined) {
+    problems.push({
+      path: ['postprocessing', 'labelOutput'],
+      message: 'the output holding the class scores, since "labels" is set',
+    });
+  }
+  if (post.score === undefined && post.labelOutput === undefined) {
+    problems.push({
+      path: ['postprocessing'],
+      message: 'a "score" and "threshold", or "labels" and "labelOutput"',
+    });
+  }
+  const first = m.inputs[0];
+  const last = first?.shape.at(-1);
+  if (m.inputs.length === 1 && typeof last === 'number' && last !== m.preprocessing.window) {
+    problems.push({
+      path: ['preprocessing', 'window'],
+      message: `${last}, the last dimension of input "${first?.name}"`,
+    });
+  }
+  return problems;
+}
+
+/** Validates parsed JSON; `source` (usually the file path) prefixes every problem. */
+export function parseManifest(json: unknown, source: string): ModelManifest {
+  const result = manifestSchema.safeParse(json);
+  if (!result.success)
+    throw new ManifestInvalidError(
+      source,
+      result.error.issues.map((i) => toProblem(i, json)),
+    );
+  return deepFreeze(result.data);
+}
+
+export interface LoadedModel {
+  readonly manifest: ModelManifest;
+  readonly manifestPath: string;
+  /** Absolute path of the .onnx. */
+  readonly path: string;
+  readonly bytes: Uint8Array;
+  /** Lower-case hex sha256 of `bytes`, equal to `manifest.sha256`. */
+  readonly sha256: string;
+}
+
+/**
+ * Reads a manifest and the .onnx beside it, and refuses bytes other than the ones the manifest
+ * names: receipts carry the digest, so running other bytes would misreport the work.
+ */
+export async function loadModelFile(manifestPath: string): Promise<LoadedModel> {
+  const manifest = parseManifest(await readManifestJson(manifestPath), manifestPath);
+  const modelPath = path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(modelPath));
+  } catch (err) {
+    throw new ModelFileMissingError(modelPath, manifestPath, err);
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== manifest.sha256)
+    throw new ModelDigestMismatchError(modelPath, manifestPath, manifest.sha256, sha256);
+  return { manifest, manifestPath, path: modelPath, bytes, sha256 };
+}
+
+async function readManifestJson(manifestPath: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such manifest file; check the model\'s "manifest" path'
+        : `cannot read the manifest (${code})`;
+    throw new ManifestUnreadableError(manifestPath, why, err);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const found = `invalid JSON (${(err as Error).message})`;
+    throw new ManifestInvalidError(manifestPath, [{ path: '', found, expected: 'a JSON object' }]);
+  }
+}
+
+function toProblem(issue: z.core.$ZodIssue, json: unknown): ManifestProblem {
+  const where = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return {
+      path: formatPath([...issue.path, issue.keys[0] ?? '']),
+      found: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+      expected: 'only the fields of the manifest format (check the spelling)',
+    };
+  }
+  const value = valueAt(json, issue.path);
+  if (issue.code === 'invalid_type') {
+    return {
+      path: where,
+      found: describe(value),
+      expected: TYPE_WORDS[issue.expected] ?? `a ${issue.expected}`,
+    };
+  }
+  return {
+    path: where,
+    found: describe(value),
+    expected: issue.message.replace(/^Too (small|big): expected /, ''),
+  };
+}
+
+const TYPE_WORDS: Readonly<Record<string, string>> = {
+  array: 'a list',
+  object: 'an object',
+  int: 'a whole number',
+  boolean: 'true or false',
+};
+
+function valueAt(json: unknown, p: readonly PropertyKey[]): unknown {
+  let v = json;
+  for (const seg of p) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg];
+  }
+  return v;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function deepFreeze<T>(value: T): DeepReadonly<T> {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value as DeepReadonly<T>;
+}

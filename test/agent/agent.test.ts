@@ -1,0 +1,230 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { validateConfig } from '../../agent/config/load.js';
+import type { ConfigInput } from '../../agent/config/schema.js';
+import type { ErrorReport } from '../../agent/pipeline/error-reporter.js';
+import type { InferenceResult } from '../../agent/pipeline/result.js';
+import type { EmbeddedBroker } from '../../broker/embedded-broker.js';
+import { createSensorStream } from '../../models/generate/synthetic.js';
+import { connectTestClient, quietLogger, startTestBroker } from '../helpers/broker.js';
+import { Collector } from '../helpers/collect.js';
+
+const EXAMPLES = path.resolve('models/examples');
+const VIB = path.join(EXAMPLES, 'vibration-ae/manifest.json');
+const TEMP = path.join(EXAMPLES, 'temperature-ae/manifest.json');
+
+let broker: EmbeddedBroker;
+let observer: MqttClient;
+let sensors: MqttClient;
+let results: Collector<InferenceResult>;
+let errors: Collector<ErrorReport>;
+let work: string;
+const running: Agent[] = [];
+
+beforeAll(async () => {
+  broker = await startTestBroker();
+  work = await mkdtemp(path.join(tmpdir(), 'fm-agent-'));
+  observer = await connectTestClient(broker.url, { clientId: 'observer' });
+  sensors = await connectTestClient(broker.url, { clientId: 'sensors' });
+  results = new Collector(observer, (t) => t.endsWith('/results'));
+  errors = new Collector(observer, (t) => t.endsWith('/errors'));
+  await observer.subscribeAsync(['fieldmesh/v1/pipelines/+/results', 'fieldmesh/v1/pipelines/+/errors'], {
+    qos: 1,
+  });
+});
+
+afterEach(async () => {
+  for (const a of running.splice(0)) await a.stop();
+  results.messages.length = 0;
+  errors.messages.length = 0;
+});
+
+afterAll(async () => {
+  await observer.endAsync(true);
+  await sensors.endAsync(true);
+  await broker.stop();
+});
+
+function config(overrides: Partial<ConfigInput> = {}, vibManifest = VIB) {
+  const raw: ConfigInput = {
+    node: { name: 'test-node', dataDir: path.join(work, 'data') },
+    log: { level: 'silent' },
+    mqtt: { url: broker.url, connectTimeoutMs: 3000 },
+    models: [
+      { id: 'vibration-ae', manifest: vibManifest, warmupRuns: 1 },
+      { id: 'temperature-ae', manifest: TEMP, warmupRuns: 1 },
+    ],
+    pipelines: [
+      {
+        id: 'vibration',
+        model: 'vibration-ae',
+        input: {
+          topic: 'plant/+/vibration',
+          field: 'value',
+          timestampField: 'ts',
+          sensor: { from: 'level', level: 1 },
+        },
+        window: { stride: 4 },
+      },
+      {
+        id: 'temperature',
+        model: 'temperature-ae',
+        input: { topic: 'plant/+/temperature', format: 'number', sensor: { from: 'level', level: 1 } },
+        window: { stride: 8 },
+      },
+    ],
+    ...overrides,
+  };
+  return validateConfig(raw, 'test.yaml', { env: {} });
+}
+
+async function startAgent(cfg = config()): Promise<Agent> {
+  const agent = new Agent(cfg, { logger: quietLogger });
+  running.push(agent);
+  await agent.start();
+  return agent;
+}
+
+async function publishVibration(machine: string, values: number[], t0 = 1_763_700_000_000): Promise<void> {
+  for (const [i, v] of values.entries()) {
+    await sensors.publishAsync(`plant/${machine}/vibration`, JSON.stringify({ value: v, ts: t0 + i * 20 }), {
+      qos: 1,
+    });
+  }
+}
+
+function healthy(seed: number, n: number): number[] {
+  const s = createSensorStream({ kind: 'vibration', seed });
+  return Array.from({ length: n }, () => s.next());
+}
+
+describe('agent data path (real broker, real onnxruntime)', () => {
+  it('turns sensor readings into one result per window, with model digest and latency', async () => {
+    const agent = await startAgent();
+    await publishVibration('press-1', healthy(7, 40));
+    // 40 readings, window 32, stride 4: windows end at readings 32, 36 and 40.
+    await results.until((m) => m.length >= 3, 'three results');
+    const bodies = results.bodies();
+    expect(bodies).toHaveLength(3);
+    const digest = createHash('sha256')
+      .update(await readFile(path.join(EXAMPLES, 'vibration-ae/model.onnx')))
+      .digest('hex');
+    for (const [i, r] of bodies.entries()) {
+      expect(r).toMatchObject({ pipeline: 'vibration', sensor: 'press-1', node: agent.nodeId, seq: i + 1 });
+      expect(r.model).toMatchObject({ id: 'vibration-ae', sha256: digest });
+      expect(r.window.size).toBe(32);
+      expect(Number.isFinite(r.score)).toBe(true);
+      expect(typeof r.anomaly).toBe('boolean');
+      expect(r.latencyMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(bodies.map((r) => r.window.end - r.window.start)).toEqual([31 * 20, 31 * 20, 31 * 20]);
+    expect(agent.status().pipelines.find((p) => p.id === 'vibration')).toMatchObject({
+      readings: 40,
+      results: 3,
+    });
+  });
+
+  it('flags a developing fault and stays quiet on a healthy machine', async () => {
+    await startAgent();
+    const faulty = createSensorStream({ kind: 'vibration', seed: 11, fault: { type: 'growth', startAt: 0 } });
+    const fault = Array.from({ length: 400 }, () => faulty.next());
+    await publishVibration('press-2', healthy(12, 400));
+    await publishVibration('press-3', fault);
+    await results.until(
+      (m) => m.filter((r) => r.body.sensor === 'press-3').length >= 93,
+      'the faulty machine results',
+    );
+    const late = (sensor: string) =>
+      results
+        .bodies()
+        .filter((r) => r.sensor === sensor)
+        .slice(-40);
+    await results.until(
+      (m) => m.filter((r) => r.body.sensor === 'press-2').length >= 93,
+      'the healthy machine results',
+    );
+    const flagged = late('press-3').filter((r) => r.anomaly).length;
+    const falseAlarms = late('press-2').filter((r) => r.anomaly).length;
+    expect(flagged).toBeGreaterThanOrEqual(36);
+    expect(falseAlarms).toBeLessThanOrEqual(2);
+  });
+
+  it('counts and reports malformed readings on the error topic and keeps going', async () => {
+    const agent = await startAgent();
+    const bad: [string, string][] = [
+      ['plant/press-4/vibration', 'ERR sensor timeout'],
+      ['plant/press-4/vibration', '{"value":"NaN","ts":1}'],
+      ['plant/press-4/vibration', '{"reading":1.5,"ts":2}'],
+      ['plant/oven-1/temperature', 'hot'],
+      ['plant/oven-1/temperature', 'Infinity'],
+    ];
+    for (const [topic, payload] of bad) await sensors.publishAsync(topic, payload, { qos: 1 });
+    await errors.until((m) => m.length >= 5, 'five error reports');
+    const reasons = errors.bodies().map((e) => [e.pipeline, e.reason, e.topic]);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        ['vibration', 'malformed_payload', 'plant/press-4/vibration'],
+        ['vibration', 'non_finite', 'plant/press-4/vibration'],
+        ['vibration', 'missing_field', 'plant/press-4/vibration'],
+        ['temperature', 'malformed_payload', 'plant/oven-1/temperature'],
+        ['temperature', 'non_finite', 'plant/oven-1/temperature'],
+      ]),
+    );
+    const missing = errors.bodies().find((e) => e.reason === 'missing_field');
+    expect(missing?.detail).toContain('value');
+    // The same pipeline still turns good readings into results.
+    await publishVibration('press-4', healthy(3, 32));
+    await results.until((m) => m.some((r) => r.body.sensor === 'press-4'), 'a result after the bad readings');
+    const stats = agent.status().pipelines.find((p) => p.id === 'vibration');
+    expect(stats?.rejected).toMatchObject({ malformed_payload: 1, non_finite: 1, missing_field: 1 });
+    expect(stats?.state).toBe('running');
+  });
+
+  it('refuses a model whose bytes differ from its manifest, naming both digests, and runs the rest', async () => {
+    const dir = path.join(work, 'tampered');
+    await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+    await copyFile(VIB, path.join(dir, 'manifest.json'));
+    const bytes = await readFile(path.join(EXAMPLES, 'vibration-ae/model.onnx'));
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] ?? 0) ^ 0xff;
+    await writeFile(path.join(dir, 'model.onnx'), bytes);
+    const expected = JSON.parse(await readFile(VIB, 'utf8')).sha256 as string;
+    const actual = createHash('sha256').update(bytes).digest('hex');
+
+    const agent = await startAgent(config({}, path.join(dir, 'manifest.json')));
+    const status = agent.status();
+    const refused = status.failures.find((f) => f.part === 'model vibration-ae');
+    expect(refused?.code).toBe('MODEL_DIGEST_MISMATCH');
+    expect(refused?.message).toContain(expected);
+    expect(refused?.message).toContain(actual);
+    expect(status.pipelines.map((p) => p.id)).toEqual(['temperature']);
+
+    for (let i = 0; i < 40; i++)
+      await sensors.publishAsync('plant/oven-2/temperature', String(60 + Math.sin(i) * 0.3), { qos: 1 });
+    await results.until((m) => m.some((r) => r.body.pipeline === 'temperature'), 'a temperature result');
+  });
+
+  it('keeps a retained node record that turns offline when the agent stops', async () => {
+    const agent = await startAgent();
+    const id = agent.nodeId;
+    const watcher = await connectTestClient(broker.url, { clientId: 'record-watcher' });
+    try {
+      const records = new Collector<{ status: string; id: string }>(
+        watcher,
+        (t) => t === `fieldmesh/v1/nodes/${id}`,
+      );
+      await watcher.subscribeAsync(`fieldmesh/v1/nodes/${id}`, { qos: 1 });
+      await records.until((m) => m.some((r) => r.body.status === 'online'), 'the online record');
+      await agent.stop();
+      running.splice(running.indexOf(agent), 1);
+      await records.until((m) => m.at(-1)?.body.status === 'offline', 'the offline record');
+      expect(records.messages.at(-1)?.body.id).toBe(id);
+    } finally {
+      await watcher.endAsync(true);
+    }
+  });
+});
