@@ -122,6 +122,7 @@ export class Agent {
           },
         )
         .catch(() => undefined);
+      log.info({ counters: this.link.counters() }, 'mqtt link closing');
       await this.link.stop();
     }
     for (const m of this.models.values()) await m.close().catch(() => undefined);

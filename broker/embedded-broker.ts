@@ -104,26 +104,26 @@ export function createEmbeddedBroker(
 
   const address = (): ListenAddress => running?.listener.address() ?? { host: init.host, port: init.port };
 
+  // Calls that overlap a start or a stop wait for it, then do their own part.
+  const startOnce = (): Promise<void> => {
+    if (stopping !== null) return stopping.then(startOnce);
+    if (running !== null) return Promise.resolve();
+    starting ??= start().finally(() => {
+      starting = null;
+    });
+    return starting;
+  };
+  const stopOnce = (): Promise<void> => {
+    if (starting !== null) return starting.then(stopOnce, () => undefined);
+    stopping ??= stop().finally(() => {
+      stopping = null;
+    });
+    return stopping;
+  };
+
   return {
-    start() {
-      if (stopping !== null) return stopping.then(() => this.start());
-      if (running !== null) return Promise.resolve();
-      starting ??= start().finally(() => {
-        starting = null;
-      });
-      return starting;
-    },
-    stop() {
-      if (starting !== null)
-        return starting.then(
-          () => this.stop(),
-          () => undefined,
-        );
-      stopping ??= stop().finally(() => {
-        stopping = null;
-      });
-      return stopping;
-    },
+    start: startOnce,
+    stop: stopOnce,
     address,
     get url() {
       return urlFor(address());

@@ -28,6 +28,8 @@ export class ModelRuntime {
   readonly id: string;
   readonly manifest: ModelManifest;
   readonly sha256: string;
+  /** Whether the input has a symbolic first dimension, so several windows can run in one call. */
+  readonly batchable: boolean;
   /** Samples one window holds (the model's fixed input width). */
   readonly windowSize: number;
   private readonly session: ort.InferenceSession;
@@ -51,6 +53,7 @@ export class ModelRuntime {
     this.inputName = input.name;
     this.inputShape = input.shape;
     this.windowSize = windowWidth(id, input.shape, manifest.preprocessing?.window);
+    this.batchable = typeof input.shape[0] === 'string';
   }
 
   static async load(cfg: ModelConfig, components: { logger: Logger }): Promise<ModelRuntime> {

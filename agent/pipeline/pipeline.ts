@@ -1,15 +1,15 @@
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { Topics } from '../../protocol/topics.js';
 import type { PipelineConfig } from '../config/schema.js';
-import type { ModelRuntime } from '../infer/model-runtime.js';
+import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
 import { type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
 import { compileDecoder } from '../ingest/decoders.js';
 import type { RejectReason } from '../ingest/reject-reasons.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
-import { normaliseInto } from '../window/normalise.js';
 import { SlidingWindows, type Window } from '../window/sliding-window.js';
+import { BatchRunner, type Job, outputsOfRow } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
 import { buildResult } from './result.js';
 
@@ -32,13 +32,10 @@ export type PipelineFailure = 'queue_full' | 'inference_failed' | 'internal_erro
 
 export type PipelineState = 'created' | 'running' | 'stopping' | 'stopped';
 
-interface Job {
-  window: Window;
-  arrivedAt: number; // performance.now() of the reading that completed the window
-}
-
 /** Bound on windows waiting for the model; past it the oldest are dropped and counted. */
-const MAX_QUEUE = 4096;
+const MAX_QUEUE = 8192;
+/** Most windows one inference call takes when a backlog has built up. */
+const MAX_BATCH = 64;
 const STALE_SWEEP_MS = 10_000;
 
 /**
@@ -55,9 +52,7 @@ export class Pipeline {
   private readonly errors: ErrorReporter;
   private readonly resultTopic: string;
   private readonly allowed: ReadonlySet<string> | null;
-  private readonly scratch: Float32Array;
-  private readonly queue: Job[] = [];
-  private draining: Promise<void> | null = null;
+  private readonly runner: BatchRunner;
   private sweepTimer: NodeJS.Timeout | null = null;
   private seq = 0;
   private lastArrival = 0;
@@ -69,7 +64,6 @@ export class Pipeline {
     inferenceFailures: 0,
     queueDropped: 0,
   };
-  private readonly normalise: { mean: number; std: number };
   private readonly postSpec: PostprocessSpec;
 
   constructor(
@@ -102,10 +96,29 @@ export class Pipeline {
     });
     this.sensorOf = compileSensorIdExtractor(cfg.input.sensor, cfg.input.topic);
     this.windows = new SlidingWindows({ ...cfg.window, size });
-    this.scratch = new Float32Array(size);
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
-    this.normalise = cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 };
+    this.runner = new BatchRunner(
+      {
+        maxQueue: MAX_QUEUE,
+        maxBatch: model.batchable ? MAX_BATCH : 1,
+        normalise: cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 },
+      },
+      {
+        model,
+        events: {
+          ran: (jobs, outputs) => this.publishResults(jobs, outputs),
+          failed: (jobs, err) => {
+            this.counters.inferenceFailures += jobs.length;
+            this.reject('inference_failed', jobs[0]?.window.sensor ?? '', err.message);
+          },
+          dropped: (job) => {
+            this.counters.queueDropped++;
+            this.reject('queue_full', job.window.sensor, `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`);
+          },
+        },
+      },
+    );
     this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
     const now = components.now ?? Date.now;
     this.errors = new ErrorReporter(
@@ -142,7 +155,7 @@ export class Pipeline {
     this.state = 'stopping';
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.components.link.unsubscribe(this.cfg.input.topic).catch(() => undefined);
-    await this.draining;
+    await this.runner.idle();
     this.state = 'stopped';
   }
 
@@ -151,7 +164,7 @@ export class Pipeline {
       id: this.id,
       state: this.state,
       ...this.counters,
-      queueDepth: this.queue.length,
+      queueDepth: this.runner.depth,
       sensors: this.windows.sensorCount,
       rejected: this.errors.counts(),
     };
@@ -194,63 +207,43 @@ export class Pipeline {
 
   private enqueue(job: Job): void {
     this.counters.windows++;
-    if (this.queue.length >= MAX_QUEUE) {
-      this.queue.shift();
-      this.counters.queueDropped++;
-      this.reject(
-        'queue_full',
-        job.window.sensor,
-        `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`,
-      );
-    }
-    this.queue.push(job);
-    this.draining ??= this.drain().finally(() => {
-      this.draining = null;
-    });
+    this.runner.push(job);
   }
 
-  private async drain(): Promise<void> {
-    for (let job = this.queue.shift(); job; job = this.queue.shift()) {
-      await this.infer(job);
-    }
-  }
-
-  private async infer(job: Job): Promise<void> {
+  private publishResults(jobs: readonly Job[], outputs: ModelOutputs): void {
     const { model } = this.components;
-    const input = normaliseInto(job.window.values, this.normalise.mean, this.normalise.std, this.scratch);
-    let outputs: Awaited<ReturnType<ModelRuntime['run']>>;
-    try {
-      outputs = await model.run(input, 1);
-    } catch (err) {
-      this.counters.inferenceFailures++;
-      this.reject('inference_failed', job.window.sensor, (err as Error).message);
-      return;
-    }
-    const post = postprocessRow(outputs, this.postSpec, 0);
-    this.seq++;
-    const result = buildResult({
-      node: this.components.nodeId,
-      pipeline: this.id,
-      seq: this.seq,
-      window: job.window,
-      model,
-      post,
-      threshold: this.postSpec.threshold,
-      outputs: this.cfg.results.includeOutputs ? outputs : undefined,
-      latencyMs: performance.now() - job.arrivedAt,
-      ts: this.now(),
+    const ts = this.now();
+    const done = performance.now();
+    jobs.forEach((job, row) => {
+      const post = postprocessRow(outputs, this.postSpec, row);
+      this.seq++;
+      const result = buildResult({
+        node: this.components.nodeId,
+        pipeline: this.id,
+        seq: this.seq,
+        window: job.window,
+        model,
+        post,
+        threshold: this.postSpec.threshold,
+        outputs: this.cfg.results.includeOutputs ? outputsOfRow(outputs, row, jobs.length) : undefined,
+        latencyMs: done - job.arrivedAt,
+        ts,
+      });
+      if (post.anomaly) this.counters.anomalies++;
+      this.counters.results++;
+      this.publish(JSON.stringify(result));
     });
-    if (post.anomaly) this.counters.anomalies++;
-    this.counters.results++;
-    const payload = JSON.stringify(result);
+  }
+
+  private publish(payload: string): void {
     if (this.cfg.results.qos === 0) {
       this.components.link.publishFast(this.resultTopic, payload);
-    } else {
-      // QoS 1 is acknowledged asynchronously; waiting here would serialise the loop on round trips.
-      this.components.link.publish(this.resultTopic, payload, { qos: 1 }).catch((err: Error) => {
-        this.log.warn({ err: err.message }, 'result not acknowledged by the broker');
-      });
+      return;
     }
+    // QoS 1 is acknowledged asynchronously; waiting here would serialise the loop on round trips.
+    this.components.link.publish(this.resultTopic, payload, { qos: 1 }).catch((err: Error) => {
+      this.log.warn({ err: err.message }, 'result not acknowledged by the broker');
+    });
   }
 
   /**

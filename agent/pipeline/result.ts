@@ -1,4 +1,4 @@
-import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
+import type { ModelRuntime } from '../infer/model-runtime.js';
 import type { Window } from '../window/sliding-window.js';
 
 /** The JSON document published for each window on the pipeline's result topic. */
@@ -29,7 +29,7 @@ export interface ResultParts {
   model: ModelRuntime;
   post: { score?: number; anomaly?: boolean; label?: string; confidence?: number };
   threshold: number | undefined;
-  outputs: ModelOutputs | undefined;
+  outputs: Record<string, number[]> | undefined;
   latencyMs: number;
   ts: number;
 }
@@ -50,11 +50,7 @@ export function buildResult(p: ResultParts): InferenceResult {
   if (p.post.anomaly !== undefined) result.anomaly = p.post.anomaly;
   if (p.post.label !== undefined) result.label = p.post.label;
   if (p.post.confidence !== undefined) result.confidence = round6(p.post.confidence);
-  if (p.outputs) {
-    result.outputs = Object.fromEntries(
-      Object.entries(p.outputs).map(([name, t]) => [name, Array.from(t.data as ArrayLike<number>, Number)]),
-    );
-  }
+  if (p.outputs) result.outputs = p.outputs;
   return result;
 }
 

@@ -11,7 +11,7 @@ const CLI = path.join(ROOT, 'bin/fieldmesh.js');
 const FLOOR = path.join(ROOT, 'dist/bench/e2e/floor.js');
 const MANIFEST = path.join(ROOT, 'models/examples/vibration-ae/manifest.json');
 const SENSORS = 16;
-const SENSOR_PREFIX = 'bench/sensors/s';
+const SENSOR_PREFIX = 'bench/sensors/';
 const LATENCY_RATE = 2000;
 
 type Subject = 'agent' | 'floor';
@@ -30,8 +30,9 @@ interface SubjectRound {
  */
 export async function runE2eSuite(opts: { quick: boolean }): Promise<SuiteReport> {
   const rounds = opts.quick ? 2 : 3;
-  const stepMs = opts.quick ? 1500 : 4000;
-  const latencyMs = opts.quick ? 2000 : 5000;
+  const stepMs = opts.quick ? 1000 : 3000;
+  const latencyMs = opts.quick ? 3000 : 8000;
+  const firstRate = opts.quick ? 8000 : 4000;
   const work = await mkdtemp(path.join(tmpdir(), 'fieldmesh-bench-e2e-'));
   const manifest = JSON.parse(await readFile(MANIFEST, 'utf8')) as {
     preprocessing?: { normalise?: { mean: number; std: number } };
@@ -64,7 +65,7 @@ export async function runE2eSuite(opts: { quick: boolean }): Promise<SuiteReport
                 { ready: /^ready$/, timeoutMs: 30_000 },
               );
         try {
-          const r = await measure(url, subject, child, stepMs, latencyMs);
+          const r = await measure(url, subject, child, { stepMs, latencyMs, firstRate });
           results[subject].push(r);
           process.stderr.write(`  round ${round + 1} ${subject}: ${JSON.stringify(r)}\n`);
         } finally {
@@ -103,7 +104,12 @@ async function startAgent(url: string, work: string, round: number): Promise<Rea
   });
 }
 
-async function measure(url: string, subject: Subject, child: ReadyChild, stepMs: number, latencyMs: number) {
+async function measure(
+  url: string,
+  subject: Subject,
+  child: ReadyChild,
+  { stepMs, latencyMs, firstRate }: { stepMs: number; latencyMs: number; firstRate: number },
+) {
   const rig = new LoadRig({
     url,
     sensorPrefix: SENSOR_PREFIX,
@@ -112,13 +118,19 @@ async function measure(url: string, subject: Subject, child: ReadyChild, stepMs:
   });
   await rig.start();
   try {
+    await rig.run(LATENCY_RATE, 1000, () => child.rssMb()); // warm-up: JIT, session arenas, broker routes
     const latency = await rig.run(LATENCY_RATE, latencyMs, () => child.rssMb());
     let maxRate = 0;
     let rssMb = latency.peakRssMb;
-    // Step the rate up by a quarter until a run loses a result; the last lossless rate counts.
-    for (let rate = 4000; rate <= 200_000; rate = Math.round(rate * 1.25)) {
-      const step: LoadResult = await rig.run(rate, stepMs, () => child.rssMb());
-      if (!step.lossless) break;
+    // Step the rate up by a quarter until a run loses a result or falls behind; the last sustained rate counts.
+    for (let rate = firstRate; rate <= 200_000; rate = Math.round(rate * 1.25)) {
+      let step: LoadResult = await rig.run(rate, stepMs, () => child.rssMb());
+      // One noisy step on a shared machine should not end the search: a rate fails only twice.
+      if (!step.sustained) step = await rig.run(rate, stepMs, () => child.rssMb());
+      process.stderr.write(
+        `    ${subject} ${step.rate} msg/s: ${step.received}/${step.expected} results, p99 ${step.p99Ms.toFixed(1)} ms\n`,
+      );
+      if (!step.sustained) break;
       maxRate = step.rate;
       rssMb = Math.max(rssMb, step.peakRssMb);
     }
