@@ -68,10 +68,18 @@ export class BatchRunner {
       const jobs = this.queue.splice(0, this.init.maxBatch);
       const { mean, std } = this.init.normalise;
       jobs.forEach((job, row) => {
-        normaliseInto(job.window.values, mean, std, this.input.subarray(row * this.size, (row + 1) * this.size));
+        normaliseInto(
+          job.window.values,
+          mean,
+          std,
+          this.input.subarray(row * this.size, (row + 1) * this.size),
+        );
       });
       try {
-        const outputs = await this.components.model.run(this.input.subarray(0, jobs.length * this.size), jobs.length);
+        const outputs = await this.components.model.run(
+          this.input.subarray(0, jobs.length * this.size),
+          jobs.length,
+        );
         this.components.events.ran(jobs, outputs);
       } catch (err) {
         this.components.events.failed(jobs, err as Error);

@@ -114,7 +114,11 @@ export class Pipeline {
           },
           dropped: (job) => {
             this.counters.queueDropped++;
-            this.reject('queue_full', job.window.sensor, `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`);
+            this.reject(
+              'queue_full',
+              job.window.sensor,
+              `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`,
+            );
           },
         },
       },
