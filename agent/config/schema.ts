@@ -49,7 +49,7 @@ const mqttSection = z
   .strictObject({
     url: z
       .string()
-      .regex(/^(mqtts?|wss?|tcp):\/\/[^\s]+$/, 'a URL such as mqtt://127.0.0.1:1883 (mqtt, mqtts, ws or wss)')
+      .regex(/^(mqtts?|tcp):\/\/[^\s]+$/, 'a URL such as mqtt://127.0.0.1:1883 (mqtt:// or mqtts://)')
       .default('mqtt://127.0.0.1:1883')
       .describe('The site broker. Env: FIELDMESH_MQTT_URL.'),
     clientId: z

@@ -8,7 +8,7 @@ import type { RejectReason } from '../ingest/reject-reasons.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
-import { SlidingWindows, type Window } from '../window/sliding-window.js';
+import { SlidingWindows } from '../window/sliding-window.js';
 import { BatchRunner, type Job, outputsOfRow } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
 import { buildResult } from './result.js';
