@@ -1,4 +1,5 @@
 import { FieldmeshError } from '../protocol/errors.js';
+import { type FieldProblem, problemLines } from '../protocol/field-problems.js';
 
 /** Bytes that are not valid protobuf wire format (truncated, bad wire type, length past the end). */
 export class ProtobufDecodeError extends FieldmeshError {
@@ -30,12 +31,8 @@ export class ModelFormatError extends FieldmeshError {
   }
 }
 
-export interface ManifestProblem {
-  /** Field path in the manifest, e.g. `outputs[1].shape[0]`; empty for the whole document. */
-  readonly path: string;
-  readonly found: string;
-  readonly expected: string;
-}
+/** Field path in the manifest (e.g. `outputs[1].shape[0]`), what was found, what was expected. */
+export type ManifestProblem = FieldProblem;
 
 /** Every problem of a manifest at once, so it is fixed in one pass. */
 export class ManifestInvalidError extends FieldmeshError {
@@ -43,13 +40,10 @@ export class ManifestInvalidError extends FieldmeshError {
   readonly problems: readonly ManifestProblem[];
 
   constructor(source: string, problems: readonly ManifestProblem[]) {
-    const lines = problems.map(
-      (p) => `  ${p.path || '(top level)'}: found ${p.found}; expected ${p.expected}`,
-    );
     const n = problems.length;
     super(
       'MANIFEST_INVALID',
-      `${source}: ${n} problem${n === 1 ? '' : 's'} in the model manifest\n${lines.join('\n')}\n` +
+      `${source}: ${n} problem${n === 1 ? '' : 's'} in the model manifest\n${problemLines(problems)}\n` +
         'Fix the fields above, or re-generate the manifest with the tool that produced the model.',
     );
     this.source = source;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { deepFreeze, formatPath, problemFromIssue } from '../protocol/field-problems.js';
 import {
   ManifestInvalidError,
   type ManifestProblem,
@@ -94,12 +95,7 @@ type DeepReadonly<T> = T extends (infer U)[]
 /** A validated, deep-frozen manifest. */
 export type ModelManifest = DeepReadonly<ManifestData>;
 
-/** Field paths as `outputs[1].shape[0]`. */
-export function formatPath(p: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of p) out += typeof seg === 'number' ? `[${seg}]` : `${out ? '.' : ''}${String(seg)}`;
-  return out;
-}
+export { formatPath };
 
 function crossFieldProblems(m: ManifestData): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
@@ -162,7 +158,7 @@ export function parseManifest(json: unknown, source: string): ModelManifest {
       source,
       result.error.issues.map((i) => toProblem(i, json)),
     );
-  return deepFreeze(result.data);
+  return deepFreezeManifest(result.data);
 }
 
 export interface LoadedModel {
@@ -214,59 +210,12 @@ async function readManifestJson(manifestPath: string): Promise<unknown> {
   }
 }
 
+const WORDING = { knownFields: 'only the fields of the manifest format', objectWord: 'an object' };
+
 function toProblem(issue: z.core.$ZodIssue, json: unknown): ManifestProblem {
-  const where = formatPath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    return {
-      path: formatPath([...issue.path, issue.keys[0] ?? '']),
-      found: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
-      expected: 'only the fields of the manifest format (check the spelling)',
-    };
-  }
-  const value = valueAt(json, issue.path);
-  if (issue.code === 'invalid_type') {
-    return {
-      path: where,
-      found: describe(value),
-      expected: TYPE_WORDS[issue.expected] ?? `a ${issue.expected}`,
-    };
-  }
-  return {
-    path: where,
-    found: describe(value),
-    expected: issue.message.replace(/^Too (small|big): expected /, ''),
-  };
+  return problemFromIssue(issue, json, WORDING);
 }
 
-const TYPE_WORDS: Readonly<Record<string, string>> = {
-  array: 'a list',
-  object: 'an object',
-  int: 'a whole number',
-  boolean: 'true or false',
-};
-
-function valueAt(json: unknown, p: readonly PropertyKey[]): unknown {
-  let v = json;
-  for (const seg of p) {
-    if (typeof v !== 'object' || v === null) return undefined;
-    v = (v as Record<PropertyKey, unknown>)[seg];
-  }
-  return v;
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return `a list of ${value.length}`;
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function deepFreeze<T>(value: T): DeepReadonly<T> {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value as DeepReadonly<T>;
+function deepFreezeManifest<T>(value: T): DeepReadonly<T> {
+  return deepFreeze(value) as DeepReadonly<T>;
 }

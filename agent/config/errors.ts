@@ -1,11 +1,7 @@
 import { FieldmeshError } from '../../protocol/errors.js';
+import { type FieldProblem, problemLines } from '../../protocol/field-problems.js';
 
-export interface ConfigProblem {
-  /** Field path in the file, e.g. `pipelines[0].window.stride`. */
-  readonly path: string;
-  readonly found: string;
-  readonly expected: string;
-}
+export type ConfigProblem = FieldProblem;
 
 /** Every problem of a config file at once, so an operator fixes them in one pass. */
 export class ConfigInvalidError extends FieldmeshError {
@@ -13,13 +9,10 @@ export class ConfigInvalidError extends FieldmeshError {
   readonly problems: readonly ConfigProblem[];
 
   constructor(file: string, problems: readonly ConfigProblem[]) {
-    const lines = problems.map(
-      (p) => `  ${p.path || '(top level)'}: found ${p.found}; expected ${p.expected}`,
-    );
     const n = problems.length;
     super(
       'CONFIG_INVALID',
-      `${file}: ${n} problem${n === 1 ? '' : 's'} in the configuration\n${lines.join('\n')}\n` +
+      `${file}: ${n} problem${n === 1 ? '' : 's'} in the configuration\n${problemLines(problems)}\n` +
         'Fix the fields above (see the configuration reference in README.md) and start again.',
     );
     this.file = file;

@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
+import { deepFreeze, describeValue, problemFromIssue } from '../../protocol/field-problems.js';
 import { crossReferenceProblems } from './cross-check.js';
 import { ConfigInvalidError, type ConfigProblem, ConfigUnreadableError } from './errors.js';
 import { type Config, configSchema } from './schema.js';
+
+const WORDING = { knownFields: 'only the fields in the configuration reference', objectWord: 'a mapping' };
 
 /** Deployment-specific values that may come from the environment instead of the file. */
 export const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; kind: 'string' | 'number' }[] = [
@@ -55,16 +57,17 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
 export function validateConfig(raw: unknown, file: string, options: LoadOptions = {}): Readonly<Config> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigInvalidError(file, [
-      { path: '', found: describe(raw), expected: 'a mapping of sections' },
+      { path: '', found: describeValue(raw, 'a mapping'), expected: 'a mapping of sections' },
     ]);
   }
   const withEnv = applyEnvOverrides(
     structuredClone(raw) as Record<string, unknown>,
     options.env ?? process.env,
   );
-  const result = configSchema.safeParse(withEnv.data, { reportInput: true });
+  const result = configSchema.safeParse(withEnv.data);
   const problems = [...withEnv.problems, ...crossReferenceProblems(withEnv.data)];
-  if (!result.success) problems.push(...result.error.issues.map(toProblem));
+  if (!result.success)
+    problems.push(...result.error.issues.map((i) => problemFromIssue(i, withEnv.data, WORDING)));
   if (problems.length > 0 || !result.success) throw new ConfigInvalidError(file, problems);
   return deepFreeze(resolvePaths(result.data, path.dirname(path.resolve(file))));
 }
@@ -99,53 +102,4 @@ function resolvePaths(cfg: Config, baseDir: string): Config {
     node: { ...cfg.node, dataDir: path.resolve(baseDir, cfg.node.dataDir) },
     models: cfg.models.map((m) => ({ ...m, manifest: path.resolve(baseDir, m.manifest) })),
   };
-}
-
-export function formatPath(p: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of p) out += typeof seg === 'number' ? `[${seg}]` : `${out ? '.' : ''}${String(seg)}`;
-  return out;
-}
-
-function toProblem(issue: z.core.$ZodIssue): ConfigProblem {
-  const where = formatPath(issue.path);
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return {
-        path: formatPath([...issue.path, issue.keys[0] ?? '']),
-        found: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
-        expected: 'only the fields in the configuration reference (check the spelling)',
-      };
-    case 'invalid_type':
-      return {
-        path: where,
-        found: issue.input === undefined ? 'nothing' : describe(issue.input),
-        expected: `a ${issue.expected}`,
-      };
-    default:
-      return { path: where, found: describe(issue.input), expected: plain(issue.message) };
-  }
-}
-
-function plain(message: string): string {
-  return message
-    .replace(/^Invalid (input|string|option): (expected )?/i, '')
-    .replace(/^Too (small|big): expected /, '');
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return `a list of ${value.length}`;
-  if (typeof value === 'object') return 'a mapping';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }

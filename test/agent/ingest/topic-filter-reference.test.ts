@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { compileTopicFilter, validateTopicFilter } from '../../../agent/ingest/topic-filter.js';
+import { createRng } from '../../../models/prng.js';
 
-/** mulberry32: a small seeded generator, so a failure reproduces. */
+/** A seeded generator (the project's own), so a failure reproduces. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 /** The rules of MQTT 3.1.1 §4.7 written the obvious way: split both, compare level by level. */

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { backoffCeilingMs, backoffPolicyProblem, reconnectDelayMs } from '../../../agent/mqtt/backoff.js';
+import { createRng } from '../../../models/prng.js';
 
-/** mulberry32: a tiny seeded PRNG, so jitter is reproducible. */
+/** A seeded generator (the project's own), so a failure reproduces. */
 function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 const policy = { minMs: 500, maxMs: 30_000 };

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SlidingWindows, type WindowRules } from '../../../agent/window/sliding-window.js';
+import { createRng } from '../../../models/prng.js';
 
-/** mulberry32: a small seeded generator, so a failure reproduces. */
+/** A seeded generator (the project's own), so a failure reproduces. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 interface Emitted {
