@@ -110,6 +110,7 @@ export class Agent {
       await p
         .stop()
         .catch((err: Error) => log.warn({ pipeline: p.id, err: err.message }, 'pipeline stop failed'));
+      log.info({ pipeline: p.id, stats: p.stats() }, 'pipeline stopped');
     }
     if (this.link && this.identity) {
       await this.link

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { closedPort } from '../../helpers/broker.js';
+import { withTimeout } from '../../helpers/wait-for.js';
 import { runCli } from './run-cli.js';
 
 let work: string;
@@ -104,5 +105,40 @@ describe('fieldmesh command line', () => {
     const run = await runCli(['agent', '--config', file]);
     expect(run.code).toBe(4);
     expect(run.stderr).toContain(`mqtt://127.0.0.1:${port}`);
+  });
+});
+
+describe('fieldmesh agent lifecycle', () => {
+  it('runs with an embedded broker until SIGTERM, then stops cleanly with exit code 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const file = path.join(work, 'embedded.yaml');
+    await writeFile(
+      file,
+      [
+        `node: { dataDir: ${JSON.stringify(path.join(work, 'embedded-data'))} }`,
+        'log: { level: info }',
+        'broker: { enabled: true, port: 0 }',
+        `models: [{ id: vibration-ae, manifest: ${JSON.stringify(path.resolve('models/examples/vibration-ae/manifest.json'))} }]`,
+        'pipelines: [{ id: vib, model: vibration-ae, input: { topic: "plant/+/vibration", field: value } }]',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [path.resolve('bin/fieldmesh.js'), 'agent', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('agent ready')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`agent exited early with ${code}: ${out}`)));
+    });
+    await withTimeout(ready, 'the agent to be ready', 20_000);
+    child.removeAllListeners('exit');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await withTimeout(exited, 'the agent to exit', 10_000)).toBe(0);
+    expect(out).toContain('pipeline stopped');
   });
 });
