@@ -228,3 +228,59 @@ describe('agent data path (real broker, real onnxruntime)', () => {
     }
   });
 });
+
+describe('multi-sample CBOR payloads (real broker, real onnxruntime)', () => {
+  it('windows fixed-length bursts and rejects wrong lengths and unknown sensors by reason', async () => {
+    const { encode } = await import('cbor-x');
+    const base = config();
+    const cfg = validateConfig(
+      {
+        ...structuredClone(base),
+        pipelines: [
+          {
+            id: 'burst',
+            model: 'vibration-ae',
+            input: {
+              topic: 'plant/+/burst',
+              format: 'cbor',
+              field: 'samples',
+              timestampField: 't',
+              length: 4,
+              sensor: { from: 'level', level: 1 },
+              sensors: ['acc-1'],
+            },
+            window: { stride: 4 },
+          },
+        ],
+      },
+      'test.yaml',
+      { env: {} },
+    );
+    const agent = await startAgent(cfg);
+    const values = healthy(21, 32);
+    for (let i = 0; i < 8; i++) {
+      const body = encode({ t: 1_763_700_000_000 + i * 80, samples: values.slice(i * 4, i * 4 + 4) });
+      await sensors.publishAsync('plant/acc-1/burst', body, { qos: 1 });
+    }
+    await sensors.publishAsync('plant/acc-1/burst', encode({ t: 1_763_700_001_000, samples: [1, 2, 3] }), {
+      qos: 1,
+    });
+    await sensors.publishAsync('plant/acc-9/burst', encode({ t: 1_763_700_001_000, samples: [1, 2, 3, 4] }), {
+      qos: 1,
+    });
+    await results.until(
+      (m) => m.some((r) => r.body.pipeline === 'burst'),
+      'a result from eight bursts of four',
+    );
+    await errors.until((m) => m.length >= 2, 'two error reports');
+    expect(errors.bodies().map((e) => [e.reason, e.topic])).toEqual(
+      expect.arrayContaining([
+        ['wrong_length', 'plant/acc-1/burst'],
+        ['unknown_sensor', 'plant/acc-9/burst'],
+      ]),
+    );
+    const result = results.bodies().find((r) => r.pipeline === 'burst');
+    expect(result?.window).toEqual({ start: 1_763_700_000_000, end: 1_763_700_000_000 + 7 * 80, size: 32 });
+    expect(agent.status().pipelines[0]?.rejected).toEqual({ wrong_length: 1, unknown_sensor: 1 });
+  });
+});
