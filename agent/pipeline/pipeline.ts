@@ -98,31 +98,7 @@ export class Pipeline {
     this.windows = new SlidingWindows({ ...cfg.window, size });
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
-    this.runner = new BatchRunner(
-      {
-        maxQueue: MAX_QUEUE,
-        maxBatch: model.batchable ? MAX_BATCH : 1,
-        normalise: cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 },
-      },
-      {
-        model,
-        events: {
-          ran: (jobs, outputs) => this.publishResults(jobs, outputs),
-          failed: (jobs, err) => {
-            this.counters.inferenceFailures += jobs.length;
-            this.reject('inference_failed', jobs[0]?.window.sensor ?? '', err.message);
-          },
-          dropped: (job) => {
-            this.counters.queueDropped++;
-            this.reject(
-              'queue_full',
-              job.window.sensor,
-              `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`,
-            );
-          },
-        },
-      },
-    );
+    this.runner = this.createRunner(model);
     this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
     const now = components.now ?? Date.now;
     this.errors = new ErrorReporter(
@@ -136,17 +112,57 @@ export class Pipeline {
     );
   }
 
+  /** Windows go to the model one call at a time, batched when they queue up. */
+  private createRunner(model: ModelRuntime): BatchRunner {
+    return new BatchRunner(
+      {
+        maxQueue: MAX_QUEUE,
+        maxBatch: model.batchable ? MAX_BATCH : 1,
+        normalise: this.cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 },
+      },
+      {
+        model,
+        events: {
+          ran: (jobs, outputs) => this.publishResults(jobs, outputs),
+          failed: (jobs, err) => {
+            this.counters.inferenceFailures += jobs.length;
+            const sensor = jobs[0]?.window.sensor ?? '';
+            this.reject(
+              'inference_failed',
+              sensor,
+              `${jobs.length} window(s) of sensor "${sensor}" and others: ${err.message}`,
+            );
+          },
+          dropped: (job) => {
+            this.counters.queueDropped++;
+            this.reject(
+              'queue_full',
+              job.window.sensor,
+              `more than ${MAX_QUEUE} windows waiting for the model; oldest dropped`,
+            );
+          },
+        },
+      },
+    );
+  }
+
   private get log(): Logger {
     return this.components.logger;
   }
 
   async start(): Promise<void> {
-    await this.components.link.subscribe(this.cfg.input.topic, this.cfg.input.qos, (topic, payload) =>
-      this.onMessage(topic, payload),
-    );
+    // Running before the SUBACK: queued QoS 1 readings can arrive right behind it.
+    this.state = 'running';
+    try {
+      await this.components.link.subscribe(this.cfg.input.topic, this.cfg.input.qos, (topic, payload) =>
+        this.onMessage(topic, payload),
+      );
+    } catch (err) {
+      this.state = 'stopped';
+      throw err;
+    }
     this.sweepTimer = setInterval(() => this.windows.sweep(this.now()), STALE_SWEEP_MS);
     this.sweepTimer.unref();
-    this.state = 'running';
     this.log.info(
       { topic: this.cfg.input.topic, model: this.components.model.id, results: this.resultTopic },
       'pipeline running',
