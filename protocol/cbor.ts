@@ -3,7 +3,7 @@ import { FieldmeshError } from './errors.js';
 /**
  * The canonical CBOR subset every signed fieldmesh structure is written in: unsigned and
  * negative integers, byte strings, text strings and arrays (RFC 8949 §3.1 major types 0–4),
- * always with the shortest head (RFC 8949 §4.2.1 "preferred serialization", which for this
+ * always with the shortest head (RFC 8949 §4.1 "preferred serialization", which for this
  * subset is also §4.2.1 deterministic encoding). Maps, floats, simple values, tags and
  * indefinite lengths are refused, so one value has exactly one encoding and a verifier can
  * compare bytes. Signers sign the exact bytes and carry them; nobody re-encodes to verify.
