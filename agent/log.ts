@@ -22,8 +22,3 @@ export function createLogger(init: LogInit): Logger {
   }
   return init.destination ? pino({ level: init.level }, init.destination) : pino({ level: init.level });
 }
-
-/** For tests and library use: a logger that writes nothing. */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

@@ -95,7 +95,6 @@ type DeepReadonly<T> = T extends (infer U)[]
 /** A validated, deep-frozen manifest. */
 export type ModelManifest = DeepReadonly<ManifestData>;
 
-export { formatPath };
 
 function crossFieldProblems(m: ManifestData): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
