@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { deepFreeze, formatPath, problemFromIssue } from '../protocol/field-problems.js';
+import { deepFreeze, problemFromIssue } from '../protocol/field-problems.js';
 import {
   ManifestInvalidError,
   type ManifestProblem,
@@ -94,7 +94,6 @@ type DeepReadonly<T> = T extends (infer U)[]
 
 /** A validated, deep-frozen manifest. */
 export type ModelManifest = DeepReadonly<ManifestData>;
-
 
 function crossFieldProblems(m: ManifestData): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
