@@ -9,8 +9,9 @@ import { type AckEntry, batchHeaderHash, type SignedAck, signAck } from '../../.
 import { verifyBatchHeader } from '../../../protocol/batch.js';
 import { hasCode } from '../../../protocol/errors.js';
 import { identityFromSeed } from '../../../protocol/identity.js';
-import { encodeReceipt, receiptId } from '../../../protocol/receipt.js';
+import { receiptId } from '../../../protocol/receipt.js';
 import { decodeSubmission } from '../../../protocol/submission.js';
+import { receiptBody } from '../../helpers/receipts.js';
 
 const node = identityFromSeed(new Uint8Array(32).fill(1));
 const consumer = identityFromSeed(new Uint8Array(32).fill(2));
@@ -18,19 +19,7 @@ const service = identityFromSeed(new Uint8Array(32).fill(3));
 const stranger = identityFromSeed(new Uint8Array(32).fill(4));
 
 function body(sequence: number): Uint8Array {
-  return encodeReceipt({
-    version: 1,
-    providerKey: node.publicKey,
-    consumerKey: consumer.publicKey,
-    pipelineId: 'vibration',
-    sequence,
-    modelSha256: new Uint8Array(32).fill(5),
-    inputDigest: new Uint8Array(32).fill(sequence % 256),
-    outputDigest: new Uint8Array(32).fill(7),
-    startTimeMs: 1_700_000_000_000 + sequence,
-    computeTimeUs: 1_500,
-    sampleCount: 1,
-  });
+  return receiptBody({ provider: node, consumer }, sequence);
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

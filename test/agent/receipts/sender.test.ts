@@ -17,8 +17,8 @@ import {
 import { batchHeaderHash, signAck } from '../../../protocol/ack.js';
 import { hasCode } from '../../../protocol/errors.js';
 import { identityFromSeed } from '../../../protocol/identity.js';
-import { encodeReceipt } from '../../../protocol/receipt.js';
 import { verifySubmission } from '../../../settlement/verify/verify-submission.js';
+import { receiptBody } from '../../helpers/receipts.js';
 
 const node = identityFromSeed(new Uint8Array(32).fill(1));
 const consumer = identityFromSeed(new Uint8Array(32).fill(2));
@@ -27,19 +27,7 @@ const impostor = identityFromSeed(new Uint8Array(32).fill(4));
 const NOW = 1_700_000_000_000;
 
 function body(sequence: number): Uint8Array {
-  return encodeReceipt({
-    version: 1,
-    providerKey: node.publicKey,
-    consumerKey: consumer.publicKey,
-    pipelineId: 'vibration',
-    sequence,
-    modelSha256: new Uint8Array(32).fill(5),
-    inputDigest: new Uint8Array(32).fill(sequence % 256),
-    outputDigest: new Uint8Array(32).fill(7),
-    startTimeMs: NOW + sequence,
-    computeTimeUs: 1_500,
-    sampleCount: 1,
-  });
+  return receiptBody({ provider: node, consumer }, sequence, { startTimeMs: NOW + sequence });
 }
 
 /** What the test server does with one request. */

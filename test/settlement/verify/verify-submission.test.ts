@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { signBatch } from '../../../protocol/batch.js';
 import { encodeCbor } from '../../../protocol/cbor.js';
 import { identityFromSeed, type NodeIdentity } from '../../../protocol/identity.js';
-import { encodeReceipt, type Receipt, receiptId } from '../../../protocol/receipt.js';
+import { type Receipt, receiptId } from '../../../protocol/receipt.js';
 import { ED25519_ORDER } from '../../../protocol/signatures.js';
 import { encodeSubmission } from '../../../protocol/submission.js';
 import {
@@ -11,6 +11,7 @@ import {
   type VerifyResult,
   verifySubmission,
 } from '../../../settlement/verify/verify-submission.js';
+import { receiptBody } from '../../helpers/receipts.js';
 
 const NOW = 1_700_000_000_000;
 const provider = identityFromSeed(new Uint8Array(32).fill(1));
@@ -19,18 +20,10 @@ const consumer = identityFromSeed(new Uint8Array(32).fill(3));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 function receipt(sequence: number, over: Partial<Receipt> = {}, who: NodeIdentity = provider): Uint8Array {
-  return encodeReceipt({
-    version: 1,
-    providerKey: who.publicKey,
-    consumerKey: consumer.publicKey,
-    pipelineId: 'vibration',
-    sequence,
+  return receiptBody({ provider: who, consumer }, sequence, {
     modelSha256: new Uint8Array(32).fill(4),
-    inputDigest: new Uint8Array(32).fill(sequence % 256),
     outputDigest: new Uint8Array(32).fill(6),
     startTimeMs: NOW - 1_000,
-    computeTimeUs: 1_500,
-    sampleCount: 1,
     ...over,
   });
 }
