@@ -25,7 +25,7 @@ interface SubjectRound {
 
 /**
  * e2e: readings published through the embedded broker into the agent, results collected by
- * a subscriber — beside the floor (bench/e2e/floor.ts) on the same broker, model and load,
+ * a subscriber — beside the floor (bench/e2e/floor.ts) with the same broker, model and load,
  * alternating which goes first in each round.
  */
 export async function runE2eSuite(opts: { quick: boolean }): Promise<SuiteReport> {
@@ -38,16 +38,15 @@ export async function runE2eSuite(opts: { quick: boolean }): Promise<SuiteReport
     preprocessing?: { normalise?: { mean: number; std: number } };
   };
   const norm = manifest.preprocessing?.normalise ?? { mean: 0, std: 1 };
-  const broker = await spawnReady(process.execPath, [CLI, 'broker', '--port', '0', '--log-level', 'info'], {
-    ready: /broker listening/,
-    timeoutMs: 15_000,
-  });
-  const url = (JSON.parse(broker.readyLine) as { url: string }).url;
   const results: Record<Subject, SubjectRound[]> = { agent: [], floor: [] };
   try {
     for (let round = 0; round < rounds; round++) {
       const order: Subject[] = round % 2 === 0 ? ['floor', 'agent'] : ['agent', 'floor'];
       for (const subject of order) {
+        // A fresh broker per measurement: the previous subject's overload step must not leave
+        // the next one a broker still flushing backlogs or collecting garbage.
+        const broker = await startBroker();
+        const url = broker.url;
         const child =
           subject === 'agent'
             ? await startAgent(url, work, round)
@@ -70,14 +69,22 @@ export async function runE2eSuite(opts: { quick: boolean }): Promise<SuiteReport
           process.stderr.write(`  round ${round + 1} ${subject}: ${JSON.stringify(r)}\n`);
         } finally {
           await child.stop();
+          await broker.child.stop();
         }
       }
     }
   } finally {
-    await broker.stop();
     await rm(work, { recursive: true, force: true });
   }
   return summarise(results, opts.quick);
+}
+
+async function startBroker(): Promise<{ child: ReadyChild; url: string }> {
+  const child = await spawnReady(process.execPath, [CLI, 'broker', '--port', '0', '--log-level', 'info'], {
+    ready: /broker listening/,
+    timeoutMs: 15_000,
+  });
+  return { child, url: (JSON.parse(child.readyLine) as { url: string }).url };
 }
 
 async function startAgent(url: string, work: string, round: number): Promise<ReadyChild> {
