@@ -1,5 +1,5 @@
 import { FieldmeshError } from '../protocol/errors.js';
-import { type FieldProblem, problemLines } from '../protocol/field-problems.js';
+import { type FieldProblem, problemsMessage } from '../protocol/field-problems.js';
 
 /** Bytes that are not valid protobuf wire format (truncated, bad wire type, length past the end). */
 export class ProtobufDecodeError extends FieldmeshError {
@@ -40,11 +40,14 @@ export class ManifestInvalidError extends FieldmeshError {
   readonly problems: readonly ManifestProblem[];
 
   constructor(source: string, problems: readonly ManifestProblem[]) {
-    const n = problems.length;
     super(
       'MANIFEST_INVALID',
-      `${source}: ${n} problem${n === 1 ? '' : 's'} in the model manifest\n${problemLines(problems)}\n` +
+      problemsMessage(
+        source,
+        'the model manifest',
+        problems,
         'Fix the fields above, or re-generate the manifest with the tool that produced the model.',
+      ),
     );
     this.source = source;
     this.problems = problems;

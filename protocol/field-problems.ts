@@ -50,6 +50,17 @@ export function problemFromIssue(
   return { path: formatPath(issue.path), found, expected };
 }
 
+/** `<source>: N problems in <what>`, one indented line per problem, then what to do. */
+export function problemsMessage(
+  source: string,
+  what: string,
+  problems: readonly FieldProblem[],
+  advice: string,
+): string {
+  const n = problems.length;
+  return `${source}: ${n} problem${n === 1 ? '' : 's'} in ${what}\n${problemLines(problems)}\n${advice}`;
+}
+
 /** The lines of a problem list, one per problem, indented for an error message. */
 export function problemLines(problems: readonly FieldProblem[]): string {
   return problems

@@ -1,5 +1,5 @@
 import { FieldmeshError } from '../../protocol/errors.js';
-import { type FieldProblem, problemLines } from '../../protocol/field-problems.js';
+import { type FieldProblem, problemsMessage } from '../../protocol/field-problems.js';
 
 export type ConfigProblem = FieldProblem;
 
@@ -9,11 +9,14 @@ export class ConfigInvalidError extends FieldmeshError {
   readonly problems: readonly ConfigProblem[];
 
   constructor(file: string, problems: readonly ConfigProblem[]) {
-    const n = problems.length;
     super(
       'CONFIG_INVALID',
-      `${file}: ${n} problem${n === 1 ? '' : 's'} in the configuration\n${problemLines(problems)}\n` +
+      problemsMessage(
+        file,
+        'the configuration',
+        problems,
         'Fix the fields above (see the configuration reference in README.md) and start again.',
+      ),
     );
     this.file = file;
     this.problems = problems;

@@ -2,7 +2,7 @@ import { FieldmeshError } from '../../protocol/errors.js';
 import type { Topics } from '../../protocol/topics.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
-import { type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
+import { checkPostprocessSpec, type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
 import { compileDecoder } from '../ingest/decoders.js';
 import type { RejectReason } from '../ingest/reject-reasons.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
@@ -100,6 +100,11 @@ export class Pipeline {
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
     this.runner = this.createRunner(model);
     this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
+    try {
+      checkPostprocessSpec(this.postSpec); // refuse at start, not once per window
+    } catch (err) {
+      throw new PipelineConfigError(cfg.id, `model "${model.id}": ${(err as Error).message}`);
+    }
     const now = components.now ?? Date.now;
     this.errors = new ErrorReporter(
       {
