@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type CborValue, decodeCbor, encodeCbor } from './cbor.js';
 import { FieldmeshError } from './errors.js';
-import { sign, verify } from './signatures.js';
+import { signNode, verify } from './signatures.js';
 
 /**
  * The settlement service's signed acknowledgement of one submission (DESIGN.md "Wire
@@ -35,6 +35,7 @@ const MAX_DEPTH = 3;
  * | 2    | equivocation          | another body was seen for its (provider, pipeline, sequence) |
  * | 3    | outside_time_window   | start time too far in the past or future                 |
  * | 4    | malformed             | the body is not a valid receipt                          |
+ * | 5    | unknown_model         | its model digest is not registered with the service, so it cannot be spot-checked |
  */
 export const RECEIPT_STATUS_CODES = Object.freeze({
   valid: 0,
@@ -42,6 +43,7 @@ export const RECEIPT_STATUS_CODES = Object.freeze({
   equivocation: 2,
   outside_time_window: 3,
   malformed: 4,
+  unknown_model: 5,
 } as const);
 
 export type ReceiptStatus = keyof typeof RECEIPT_STATUS_CODES;
@@ -159,10 +161,10 @@ export function decodeAck(ackBytes: Uint8Array): Ack {
   };
 }
 
-/** Encodes and signs `ack` with the service's 64-byte tweetnacl secret key. */
+/** Encodes and signs `ack` with the service's 64-byte secret key (seed ‖ public key). */
 export function signAck(ack: Ack, serviceSecretKey: Uint8Array): SignedAck {
   const ackBytes = encodeAck(ack);
-  return { ackBytes, signature: sign(ACK_DOMAIN_TAG, ackBytes, serviceSecretKey) };
+  return { ackBytes, signature: signNode(ACK_DOMAIN_TAG, ackBytes, serviceSecretKey) };
 }
 
 /**
@@ -177,4 +179,9 @@ export function verifyAck(signed: SignedAck, servicePublicKey: Uint8Array): Ack 
     );
   }
   return decodeAck(signed.ackBytes);
+}
+
+/** The HTTP body of an acknowledgement: the CBOR array [ackBytes, signature] (docs/protocol.md §8.2). */
+export function encodeSignedAck(signed: SignedAck): Uint8Array {
+  return encodeCbor([signed.ackBytes, signed.signature]);
 }

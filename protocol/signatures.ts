@@ -1,4 +1,4 @@
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { FieldmeshError } from './errors.js';
 
@@ -31,6 +31,8 @@ export const ED25519_ORDER = 2n ** 252n + 27742317777372353535851937790883648493
 // SubjectPublicKeyInfo for id-Ed25519 (RFC 8410 §4): SEQUENCE { SEQUENCE { OID 1.3.101.112 },
 // BIT STRING (32 bytes) }; the raw key follows this 12-byte prefix.
 const ED25519_SPKI_PREFIX = Uint8Array.from(Buffer.from('302a300506032b6570032100', 'hex'));
+// PKCS #8 PrivateKeyInfo for id-Ed25519 (RFC 8410 §7): the 32-byte seed follows this prefix.
+const ED25519_PKCS8_PREFIX = Uint8Array.from(Buffer.from('302e020100300506032b657004220420', 'hex'));
 
 export class SignatureInputError extends FieldmeshError {
   constructor(message: string) {
@@ -79,6 +81,17 @@ export function signRaw(message: Uint8Array, secretKey: Uint8Array): Uint8Array 
 /** Signs `domainTag ‖ 0x00 ‖ message`. */
 export function sign(domainTag: string, message: Uint8Array, secretKey: Uint8Array): Uint8Array {
   return signRaw(frameMessage(domainTag, message), secretKey);
+}
+
+/**
+ * The same signature as `sign`, computed by node:crypto (OpenSSL): Ed25519 is deterministic,
+ * so the bytes are identical. About 80 times faster than tweetnacl here; for the service.
+ */
+export function signNode(domainTag: string, message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  checkSecretKey(secretKey);
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return new Uint8Array(nodeSign(null, frameMessage(domainTag, message), key));
 }
 
 function wellShaped(signature: Uint8Array, publicKey: Uint8Array): boolean {

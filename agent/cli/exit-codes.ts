@@ -26,6 +26,8 @@ const BY_CODE: Record<string, number> = {
   CONFIG_INVALID: EXIT.config,
   CONFIG_UNREADABLE: EXIT.config,
   BROKER_LISTEN_FAILED: EXIT.unavailable,
+  SETTLEMENT_START_FAILED: EXIT.unavailable,
+  SETTLEMENT_STORE_UNAVAILABLE: EXIT.unavailable,
   MQTT_CONNECT_FAILED: EXIT.unavailable,
   AGENT_NOTHING_TO_RUN: EXIT.unavailable,
   MODEL_FORMAT: EXIT.input,

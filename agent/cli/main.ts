@@ -27,6 +27,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./commands/models.js')).modelsCommand,
     summary: 'inspect an ONNX model file',
   },
+  settlement: {
+    load: async () => (await import('./commands/settlement.js')).settlementCommand,
+    summary: 'run the settlement service that verifies and credits receipts',
+  },
 };
 
 export const MAIN_HELP = `fieldmesh ${SOFTWARE_VERSION} — inference next to the data, on an MQTT mesh of edge boxes
@@ -35,7 +39,7 @@ Usage: fieldmesh <command> [options]     (fieldmesh <command> --help for each)
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
 ${EXIT_HELP}`;

@@ -2,7 +2,7 @@ import type { ReceiptStatus } from '../../protocol/ack.js';
 import { BATCH_DOMAIN_TAG, type BatchHeader, decodeBatchHeader } from '../../protocol/batch.js';
 import { merkleRoot } from '../../protocol/merkle.js';
 import { decodeReceipt, type Receipt, receiptId } from '../../protocol/receipt.js';
-import { verify } from '../../protocol/signatures.js';
+import { verifyNode } from '../../protocol/signatures.js';
 import {
   DEFAULT_MAX_RECEIPTS,
   decodeSubmission,
@@ -29,6 +29,7 @@ import {
  *   equivocation         its (provider, pipeline, sequence) slot holds a different id,
  *                        stored or earlier in this batch; the first-seen receipt keeps its slot
  *   outside_time_window  startTimeMs before nowMs − maxPastMs or after nowMs + maxFutureMs
+ *   unknown_model        `modelKnown` is given and says the model digest is not registered
  *   valid
  * Dedup keys on the receipt id, never on signature bytes (a malleated signature is refused
  * outright, and a re-signed batch of the same receipts is still all duplicate).
@@ -47,12 +48,28 @@ export interface VerifyContext {
   known(receiptIdHex: string): { readonly bodyHex: string } | undefined;
   /** The receipt id stored for this slot, if any. */
   seenSlot(providerHex: string, pipeline: string, sequence: number): string | undefined;
+  /** Whether a model digest (hex) is registered; every model counts as known when absent. */
+  modelKnown?(modelSha256Hex: string): boolean;
+}
+
+/** The limits checkSubmission applies before any storage is consulted. */
+export type SubmissionLimits = Pick<VerifyContext, 'registeredProviders' | 'maxReceipts' | 'maxBytes'>;
+
+/** A submission whose envelope, signature and root have been checked; receipts not yet judged. */
+export interface CheckedSubmission {
+  readonly ok: true;
+  readonly provider: string;
+  readonly header: BatchHeader;
+  readonly headerBytes: Uint8Array;
+  readonly decoded: readonly DecodedReceipt[];
 }
 
 export type BatchRejection = 'malformed' | 'bad_signature' | 'root_mismatch' | 'unknown_node' | 'too_large';
 
 export interface ReceiptVerdict {
   readonly id: Uint8Array;
+  /** The body bytes exactly as submitted. */
+  readonly body: Uint8Array;
   readonly idHex: string;
   readonly status: ReceiptStatus;
   readonly detail?: string;
@@ -77,27 +94,29 @@ function reject(status: BatchRejection, detail: string): VerifyResult {
   return { ok: false, status, detail };
 }
 
-type Decoded = {
+export type DecodedReceipt = {
   readonly id: Uint8Array;
+  readonly body: Uint8Array;
   readonly idHex: string;
   readonly receipt?: Receipt;
   readonly error?: string;
 };
+type Decoded = DecodedReceipt;
 
 function decodeBodies(bodies: readonly Uint8Array[]): Decoded[] {
   return bodies.map((body) => {
     const id = receiptId(body);
     try {
-      return { id, idHex: hex(id), receipt: decodeReceipt(body) };
+      return { id, body, idHex: hex(id), receipt: decodeReceipt(body) };
     } catch (err) {
-      return { id, idHex: hex(id), error: (err as Error).message };
+      return { id, body, idHex: hex(id), error: (err as Error).message };
     }
   });
 }
 
-function checkBatch(sub: Submission, header: BatchHeader, ctx: VerifyContext, ids: readonly Uint8Array[]) {
+function checkBatch(sub: Submission, header: BatchHeader, ctx: SubmissionLimits, ids: readonly Uint8Array[]) {
   const provider = hex(header.providerKey);
-  if (!verify(BATCH_DOMAIN_TAG, sub.headerBytes, sub.signature, header.providerKey)) {
+  if (!verifyNode(BATCH_DOMAIN_TAG, sub.headerBytes, sub.signature, header.providerKey)) {
     return reject(
       'bad_signature',
       `batch ${header.batchSequence}: signature does not verify under ${provider}`,
@@ -128,7 +147,7 @@ function judge(
   batchIds: Set<string>,
   batchSlots: Map<string, string>,
 ): ReceiptVerdict {
-  const base = { id: d.id, idHex: d.idHex };
+  const base = { id: d.id, body: d.body, idHex: d.idHex };
   if (d.receipt === undefined) return { ...base, status: 'malformed', detail: d.error ?? 'does not decode' };
   const r = d.receipt;
   const withReceipt = { ...base, receipt: r };
@@ -162,44 +181,73 @@ function judge(
       detail: `startTimeMs ${r.startTimeMs} is outside [${earliest}, ${latest}]`,
     };
   }
+  if (ctx.modelKnown !== undefined && !ctx.modelKnown(hex(r.modelSha256))) {
+    return {
+      ...withReceipt,
+      status: 'unknown_model',
+      detail: `model ${hex(r.modelSha256)} is not registered with the settlement service`,
+    };
+  }
   return { ...withReceipt, status: 'valid' };
 }
 
-/** Verifies one submission body; see VerifyContext for the rules. Never throws on any input bytes. */
-export function verifySubmission(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
-  if (ctx.maxBytes !== undefined && bytes.length > ctx.maxBytes) {
-    return reject('too_large', `submission is ${bytes.length} bytes, more than the limit of ${ctx.maxBytes}`);
+/**
+ * The checks that need no storage: size, envelope, signature, registration (when a set is
+ * given), root, and every receipt naming the signer as provider. Never throws on any input.
+ */
+export function checkSubmission(
+  bytes: Uint8Array,
+  limits: SubmissionLimits,
+): CheckedSubmission | Extract<VerifyResult, { ok: false }> {
+  if (limits.maxBytes !== undefined && bytes.length > limits.maxBytes) {
+    return reject(
+      'too_large',
+      `submission is ${bytes.length} bytes, more than the limit of ${limits.maxBytes}`,
+    ) as Extract<VerifyResult, { ok: false }>;
   }
   let sub: Submission;
   let header: BatchHeader;
   try {
-    sub = decodeSubmission(bytes, { maxReceipts: ctx.maxReceipts ?? DEFAULT_MAX_RECEIPTS });
+    sub = decodeSubmission(bytes, { maxReceipts: limits.maxReceipts ?? DEFAULT_MAX_RECEIPTS });
     header = decodeBatchHeader(sub.headerBytes);
   } catch (err) {
     const tooLarge = err instanceof SubmissionError && err.code === 'SUBMISSION_TOO_LARGE';
-    return reject(tooLarge ? 'too_large' : 'malformed', (err as Error).message);
+    return { ok: false, status: tooLarge ? 'too_large' : 'malformed', detail: (err as Error).message };
   }
   const decoded = decodeBodies(sub.receiptBodies);
   const rejection = checkBatch(
     sub,
     header,
-    ctx,
+    limits,
     decoded.map((d) => d.id),
   );
-  if (rejection !== undefined) return rejection;
+  if (rejection !== undefined) return rejection as Extract<VerifyResult, { ok: false }>;
   const provider = hex(header.providerKey);
   const foreign = decoded.findIndex(
     (d) => d.receipt !== undefined && Buffer.compare(d.receipt.providerKey, header.providerKey) !== 0,
   );
   if (foreign >= 0) {
     const other = hex(decoded[foreign]?.receipt?.providerKey ?? new Uint8Array());
-    return reject(
-      'malformed',
-      `receipt ${foreign} names provider ${other}, but the batch is signed by ${provider}`,
-    );
+    return {
+      ok: false,
+      status: 'malformed',
+      detail: `receipt ${foreign} names provider ${other}, but the batch is signed by ${provider}`,
+    };
   }
+  return { ok: true, provider, header, headerBytes: sub.headerBytes, decoded };
+}
+
+/** Gives every receipt of a checked submission its status (see VerifyContext). */
+export function judgeReceipts(checked: CheckedSubmission, ctx: VerifyContext): readonly ReceiptVerdict[] {
   const batchIds = new Set<string>();
   const batchSlots = new Map<string, string>();
-  const receipts = decoded.map((d) => judge(d, provider, ctx, batchIds, batchSlots));
-  return { ok: true, provider, header, headerBytes: sub.headerBytes, receipts };
+  return checked.decoded.map((d) => judge(d, checked.provider, ctx, batchIds, batchSlots));
+}
+
+/** Verifies one submission body; see VerifyContext for the rules. Never throws on any input bytes. */
+export function verifySubmission(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
+  const checked = checkSubmission(bytes, ctx);
+  if (!checked.ok) return checked;
+  const { provider, header, headerBytes } = checked;
+  return { ok: true, provider, header, headerBytes, receipts: judgeReceipts(checked, ctx) };
 }

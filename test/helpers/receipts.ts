@@ -1,5 +1,7 @@
+import { signBatch } from '../../protocol/batch.js';
 import { identityFromSeed, type NodeIdentity } from '../../protocol/identity.js';
-import { encodeReceipt, type Receipt } from '../../protocol/receipt.js';
+import { encodeReceipt, type Receipt, receiptId } from '../../protocol/receipt.js';
+import { encodeSubmission } from '../../protocol/submission.js';
 
 /** A fixed test identity: the Ed25519 key from a seed of 32 bytes all equal to `n`. */
 export function testIdentity(n: number): NodeIdentity {
@@ -29,4 +31,18 @@ export function receiptBody(
     sampleCount: 1,
     ...over,
   });
+}
+
+/** A signed submission of `bodies` by `provider`, as an agent sends it. */
+export function submissionOf(
+  provider: NodeIdentity,
+  bodies: readonly Uint8Array[],
+  batchSequence = 0,
+): Uint8Array {
+  const { headerBytes, signature } = signBatch(bodies.map(receiptId), {
+    secretKey: provider.secretKey,
+    batchSequence,
+    createdAtMs: 1_700_000_000_000,
+  });
+  return encodeSubmission({ headerBytes, signature, receiptBodies: bodies });
 }

@@ -1,0 +1,46 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServiceContext } from './context.js';
+import { sendError, sendJson } from './http-util.js';
+import { getChallenges, getEpoch, getNode, getProof, postBatch, postReveal } from './routes.js';
+
+/**
+ * The service's HTTP API (docs/settlement.md):
+ *
+ *   POST /v1/batches                    CBOR submission → CBOR [ackBytes, signature]
+ *   GET  /v1/challenges/<node>          CBOR [[receiptId, deadlineMs], …]
+ *   POST /v1/reveals                    CBOR [receiptId, input, output] → JSON verdict
+ *   GET  /v1/nodes/<node>               JSON totals
+ *   GET  /v1/epochs/latest | /<n>       JSON epoch statement
+ *   GET  /v1/epochs/<n>/proof/<node>    JSON inclusion proof
+ *   GET  /v1/service                    JSON service key and parameters
+ *   GET  /healthz
+ *
+ * <node> is a PeerId or a 64-hex public key. Refusals are JSON {"error", "detail"}.
+ */
+export async function route(
+  ctx: ServiceContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: () => Record<string, unknown>,
+): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const parts = path.split('/').filter((p) => p !== '');
+  const method = req.method ?? 'GET';
+  const [v1, what, a, b, c] = parts;
+  if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true });
+  if (v1 !== 'v1') return notFound(res, method, path);
+  if (method === 'POST' && what === 'batches' && a === undefined) return postBatch(ctx, req, res);
+  if (method === 'POST' && what === 'reveals' && a === undefined) return postReveal(ctx, req, res);
+  if (method !== 'GET') return notFound(res, method, path);
+  if (what === 'challenges' && a !== undefined && b === undefined) return getChallenges(ctx, a, res);
+  if (what === 'nodes' && a !== undefined && b === undefined) return getNode(ctx, a, res);
+  if (what === 'epochs' && a !== undefined && b === undefined) return getEpoch(ctx, a, res);
+  if (what === 'epochs' && a !== undefined && b === 'proof' && c !== undefined)
+    return getProof(ctx, a, c, res);
+  if (what === 'service' && a === undefined) return sendJson(res, 200, info());
+  return notFound(res, method, path);
+}
+
+function notFound(res: ServerResponse, method: string, path: string): void {
+  sendError(res, 404, 'not_found', `no ${method} ${path}; see docs/settlement.md for the API`);
+}
