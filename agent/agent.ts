@@ -7,7 +7,9 @@ import { ModelRuntime } from './infer/model-runtime.js';
 import type { Logger } from './log.js';
 import { createMqttLink, type MqttLink } from './mqtt/link.js';
 import { type NodeRecord, nodeName, SOFTWARE_VERSION } from './node-record.js';
-import { Pipeline, type PipelineStats } from './pipeline/pipeline.js';
+import { Pipeline, type PipelineReceipts, type PipelineStats } from './pipeline/pipeline.js';
+import { createReceiptService, type ReceiptService } from './receipts/service.js';
+import type { ReceiptsStatus } from './receipts/status-file.js';
 
 export interface PartFailure {
   part: string;
@@ -22,6 +24,8 @@ export interface AgentStatus {
   models: { id: string; version: string; sha256: string; runs: number; failures: number }[];
   pipelines: PipelineStats[];
   failures: PartFailure[];
+  /** Present when settlement is configured and the receipt parts started. */
+  receipts?: ReceiptsStatus & { url: string };
 }
 
 /**
@@ -36,6 +40,7 @@ export class Agent {
   private readonly models = new Map<string, ModelRuntime>();
   private readonly pipelines: Pipeline[] = [];
   private readonly failures: PartFailure[] = [];
+  private receipts: ReceiptService | null = null;
   private connected = false;
   private mqttUrl = '';
 
@@ -65,6 +70,7 @@ export class Agent {
       await this.broker.start();
     }
     await this.loadModels();
+    await this.startReceipts(this.identity);
     const topics = topicsFor(config.mqtt.topicRoot);
     // An agent that embeds the site broker talks to it directly, wherever it ended up listening.
     const url = this.broker ? this.broker.url : config.mqtt.url;
@@ -112,6 +118,9 @@ export class Agent {
         .catch((err: Error) => log.warn({ pipeline: p.id, err: err.message }, 'pipeline stop failed'));
       log.info({ pipeline: p.id, stats: p.stats() }, 'pipeline stopped');
     }
+    // After the pipelines: their last receipts are flushed and, if the service answers, sent.
+    await this.receipts?.stop().catch((err: Error) => log.warn({ err: err.message }, 'receipts stop failed'));
+    this.receipts = null;
     if (this.link && this.identity) {
       await this.link
         .publish(
@@ -148,6 +157,9 @@ export class Agent {
       failures: [...this.failures],
     };
     if (this.broker) status.broker = { url: this.broker.url };
+    if (this.receipts && this.config.settlement) {
+      status.receipts = { ...this.receipts.status(), url: this.config.settlement.url };
+    }
     return status;
   }
 
@@ -169,7 +181,34 @@ export class Agent {
     }
   }
 
+  /**
+   * Receipts run only when settlement is configured. A receipt part that cannot start (say the
+   * outbox is locked by another agent on the same data dir) is a part failure: the pipelines
+   * still run, without receipts, and status and the log say so.
+   */
+  private async startReceipts(identity: NodeIdentity): Promise<void> {
+    const settlement = this.config.settlement;
+    if (settlement === undefined) return;
+    try {
+      const receipts = createReceiptService(
+        { settlement, dataDir: this.config.node.dataDir },
+        { logger: this.components.logger, identity },
+      );
+      await receipts.start();
+      this.receipts = receipts;
+    } catch (err) {
+      this.fail('receipts', err);
+    }
+  }
+
+  private pipelineReceipts(): PipelineReceipts | undefined {
+    if (!this.receipts || !this.identity) return undefined;
+    // Local pipelines run for the site that owns the sensors: this node is its own consumer.
+    return { sink: this.receipts.sink, consumerKey: this.identity.publicKey };
+  }
+
   private async startPipelines(topics: ReturnType<typeof topicsFor>): Promise<void> {
+    const receipts = this.pipelineReceipts();
     for (const cfg of this.config.pipelines) {
       if (!cfg.enabled) continue;
       const model = this.models.get(cfg.model);
@@ -187,6 +226,7 @@ export class Agent {
           topics,
           nodeId: this.nodeId,
           logger: this.components.logger.child({ component: 'pipeline', pipeline: cfg.id }),
+          ...(receipts === undefined ? {} : { receipts }),
         });
         await pipeline.start();
         this.pipelines.push(pipeline);

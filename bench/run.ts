@@ -1,9 +1,11 @@
 import { runE2eSuite } from './e2e/suite.js';
 import { formatReport, type SuiteReport, writeReport } from './lib/report.js';
+import { runSettlementSuite } from './settlement/suite.js';
 
 /** `npm run bench [-- <suite>…] [--quick]`: every suite measures itself beside its baseline. */
 const SUITES: Record<string, (opts: { quick: boolean }) => Promise<SuiteReport>> = {
   e2e: runE2eSuite,
+  settlement: runSettlementSuite,
 };
 
 const args = process.argv.slice(2);

@@ -27,6 +27,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./commands/models.js')).modelsCommand,
     summary: 'inspect an ONNX model file',
   },
+  receipts: {
+    load: async () => (await import('./commands/receipts.js')).receiptsCommand,
+    summary: 'show the receipt outbox and what settlement credited this node',
+  },
   settlement: {
     load: async () => (await import('./commands/settlement.js')).settlementCommand,
     summary: 'run the settlement service that verifies and credits receipts',

@@ -60,6 +60,36 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
       expected: 'a value ≥ mqtt.reconnect.minMs',
     });
   }
+  problems.push(...settlementProblems(raw.settlement));
+  return problems;
+}
+
+/** Ordered bounds of the settlement section: backoff, and an outbox that can hold one batch. */
+function settlementProblems(settlement: unknown): ConfigProblem[] {
+  if (typeof settlement !== 'object' || settlement === null) return [];
+  const s = settlement as {
+    backoff?: { minMs?: unknown; maxMs?: unknown };
+    batch?: { maxBytes?: unknown };
+    outbox?: { maxBytes?: unknown };
+  };
+  const problems: ConfigProblem[] = [];
+  const { minMs, maxMs } = s.backoff ?? {};
+  if (typeof minMs === 'number' && typeof maxMs === 'number' && maxMs < minMs) {
+    problems.push({
+      path: 'settlement.backoff.maxMs',
+      found: String(maxMs),
+      expected: 'a value ≥ settlement.backoff.minMs',
+    });
+  }
+  const batchBytes = s.batch?.maxBytes;
+  const outboxBytes = s.outbox?.maxBytes;
+  if (typeof batchBytes === 'number' && typeof outboxBytes === 'number' && outboxBytes < batchBytes) {
+    problems.push({
+      path: 'settlement.outbox.maxBytes',
+      found: String(outboxBytes),
+      expected: `a budget ≥ settlement.batch.maxBytes (${batchBytes}), so that the outbox holds a full batch`,
+    });
+  }
   return problems;
 }
 

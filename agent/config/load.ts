@@ -17,6 +17,7 @@ export const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; kin
   { env: 'FIELDMESH_MQTT_USERNAME', path: ['mqtt', 'username'], kind: 'string' },
   { env: 'FIELDMESH_MQTT_PASSWORD', path: ['mqtt', 'password'], kind: 'string' },
   { env: 'FIELDMESH_BROKER_PORT', path: ['broker', 'port'], kind: 'number' },
+  { env: 'FIELDMESH_SETTLEMENT_URL', path: ['settlement', 'url'], kind: 'string' },
 ];
 
 export interface LoadOptions {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { publicKeyFromPeerId } from '../../protocol/identity.js';
+import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { DEFAULT_TOPIC_ROOT } from '../../protocol/topics.js';
 
 /**
@@ -214,6 +216,117 @@ const pipelineEntry = z.strictObject({
     .describe('Where results go.'),
 });
 
+const MIB = 1024 * 1024;
+/** Smallest usable submission: the batch envelope (agent/receipts/batch-policy.ts) plus a byte. */
+const MIN_SUBMISSION_BYTES = 193;
+
+/** The 32-byte service key from a PeerId (12D3KooW…) or 64 hex digits; undefined if neither. */
+export function servicePublicKeyBytes(text: string): Uint8Array | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
+  try {
+    return publicKeyFromPeerId(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const settlementSection = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'an http:// or https:// URL such as http://127.0.0.1:8710')
+      .describe(
+        'Base URL of the settlement service, e.g. http://127.0.0.1:8710; batches go to <url>/v1/batches. Env: FIELDMESH_SETTLEMENT_URL.',
+      ),
+    servicePublicKey: z
+      .string()
+      .refine((v) => servicePublicKeyBytes(v) !== undefined, {
+        message: "the service's Ed25519 PeerId (12D3KooW…) or its public key as 64 hex digits",
+      })
+      .describe(
+        "The settlement service's identity (PeerId 12D3KooW… or 64 hex); acknowledgements must verify under it.",
+      ),
+    batch: z
+      .strictObject({
+        maxReceipts: z
+          .number()
+          .int()
+          .min(1)
+          .max(DEFAULT_MAX_RECEIPTS)
+          .default(500)
+          .describe('Most receipts in one batch; a full batch is sent at once.'),
+        maxAgeMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10_000)
+          .describe('A batch is sent, however small, once its oldest receipt has waited this long.'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(MIN_SUBMISSION_BYTES)
+          .default(MIB)
+          .describe('Upper bound on one encoded batch, bytes.'),
+      })
+      .prefault({})
+      .describe('When receipts are cut into a signed batch.'),
+    outbox: z
+      .strictObject({
+        maxBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(256 * MIB)
+          .describe(
+            'Disk budget of unacknowledged receipts (<dataDir>/receipts); past it new receipts are refused, counted and logged.',
+          ),
+      })
+      .prefault({})
+      .describe('The durable receipt outbox.'),
+    retention: z
+      .strictObject({
+        maxAgeMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(3_600_000)
+          .describe(
+            "How long job tensors are kept for spot checks; set it past the service's challenge deadline.",
+          ),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(128 * MIB)
+          .describe('Disk budget of kept tensors (<dataDir>/reveals); the oldest go first.'),
+      })
+      .prefault({})
+      .describe('Input and output tensors kept so that a challenged receipt can be revealed.'),
+    requestTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe('One request to the service is abandoned (and retried) after this long.'),
+    backoff: z
+      .strictObject({
+        minMs: z.number().int().min(1).default(1_000).describe('First retry delay (before jitter).'),
+        maxMs: z.number().int().min(1).default(60_000).describe('Longest retry delay.'),
+      })
+      .prefault({})
+      .describe('Retry backoff while the service is unreachable: exponential with full jitter.'),
+    challengePollMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5_000)
+      .describe('How often the service is asked for spot-check challenges.'),
+  })
+  .optional()
+  .describe(
+    'Contribution receipts: one per inference job, batched, signed and sent to the settlement service. Receipts are off when this section is absent.',
+  );
+
 export const configSchema = z.strictObject({
   node: nodeSection.prefault({}),
   log: logSection.prefault({}),
@@ -221,6 +334,7 @@ export const configSchema = z.strictObject({
   broker: brokerSection.prefault({}),
   models: z.array(modelEntry).default([]).describe('ONNX models this node can run.'),
   pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
+  settlement: settlementSection,
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -228,4 +342,5 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type PipelineConfig = Config['pipelines'][number];
 export type ModelConfig = Config['models'][number];
 export type SensorSource = PipelineConfig['input']['sensor'];
+export type SettlementConfig = NonNullable<Config['settlement']>;
 export const LOG_LEVEL_NAMES = LOG_LEVELS;

@@ -16,9 +16,19 @@ export interface BatchRunnerInit {
   normalise: { mean: number; std: number };
 }
 
+/** How one model call went, for its receipt. */
+export interface RunInfo {
+  /** The input exactly as handed to the model; only valid during `ran` (the buffer is reused). */
+  readonly input: Float32Array;
+  /** Wall clock at the start of the call, Unix epoch milliseconds. */
+  readonly startTimeMs: number;
+  /** Measured duration of the call, microseconds. */
+  readonly computeTimeUs: number;
+}
+
 export interface BatchRunnerEvents {
   /** One call's results: `outputs` holds `jobs.length` rows, in the order of `jobs`. */
-  ran(jobs: readonly Job[], outputs: ModelOutputs): void;
+  ran(jobs: readonly Job[], outputs: ModelOutputs, run: RunInfo): void;
   failed(jobs: readonly Job[], err: Error): void;
   dropped(job: Job): void;
 }
@@ -75,12 +85,13 @@ export class BatchRunner {
           this.input.subarray(row * this.size, (row + 1) * this.size),
         );
       });
+      const input = this.input.subarray(0, jobs.length * this.size);
+      const startTimeMs = Date.now();
+      const started = performance.now();
       try {
-        const outputs = await this.components.model.run(
-          this.input.subarray(0, jobs.length * this.size),
-          jobs.length,
-        );
-        this.components.events.ran(jobs, outputs);
+        const outputs = await this.components.model.run(input, jobs.length);
+        const computeTimeUs = Math.round((performance.now() - started) * 1000);
+        this.components.events.ran(jobs, outputs, { input, startTimeMs, computeTimeUs });
       } catch (err) {
         this.components.events.failed(jobs, err as Error);
       }

@@ -1,4 +1,5 @@
 import { FieldmeshError } from '../../protocol/errors.js';
+import { outputBytes, sha256, type TensorLike, tensorBytes } from '../../protocol/tensors.js';
 import type { Topics } from '../../protocol/topics.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
@@ -9,8 +10,9 @@ import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topi
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
 import { SlidingWindows } from '../window/sliding-window.js';
-import { BatchRunner, type Job, outputsOfRow } from './batch-runner.js';
+import { BatchRunner, type Job, outputsOfRow, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
+import type { ReceiptSink } from './receipt-sink.js';
 import { buildResult } from './result.js';
 
 export interface PipelineStats {
@@ -31,6 +33,13 @@ export interface PipelineStats {
 export type PipelineFailure = 'queue_full' | 'inference_failed' | 'internal_error';
 
 export type PipelineState = 'created' | 'running' | 'stopping' | 'stopped';
+
+/** Where this pipeline's receipts go, and who its jobs run for. */
+export interface PipelineReceipts {
+  readonly sink: ReceiptSink;
+  /** The consumer of every job: this node's own key for its own sensors. */
+  readonly consumerKey: Uint8Array;
+}
 
 /** Bound on windows waiting for the model; past it the oldest are dropped and counted. */
 const MAX_QUEUE = 8192;
@@ -65,6 +74,7 @@ export class Pipeline {
     queueDropped: 0,
   };
   private readonly postSpec: PostprocessSpec;
+  private readonly modelSha256: Uint8Array;
 
   constructor(
     private readonly cfg: PipelineConfig,
@@ -75,10 +85,13 @@ export class Pipeline {
       nodeId: string;
       logger: Logger;
       now?: () => number;
+      /** Absent: no receipts, and nothing is computed for them. */
+      receipts?: PipelineReceipts;
     },
   ) {
     this.id = cfg.id;
     const model = components.model;
+    this.modelSha256 = new Uint8Array(Buffer.from(model.sha256, 'hex'));
     const size = cfg.window.size ?? model.windowSize;
     if (size !== model.windowSize) {
       throw new PipelineConfigError(
@@ -128,7 +141,11 @@ export class Pipeline {
       {
         model,
         events: {
-          ran: (jobs, outputs) => this.publishResults(jobs, outputs),
+          ran: (jobs, outputs, run) => {
+            if (this.components.receipts)
+              this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
+            this.publishResults(jobs, outputs);
+          },
           failed: (jobs, err) => {
             this.counters.inferenceFailures += jobs.length;
             const sensor = jobs[0]?.window.sensor ?? '';
@@ -233,6 +250,33 @@ export class Pipeline {
   private enqueue(job: Job): void {
     this.counters.windows++;
     this.runner.push(job);
+  }
+
+  /**
+   * One receipt per model call (not per window): digests over the exact input handed to
+   * onnxruntime and over every output. The input is copied because the runner reuses its buffer.
+   */
+  private recordReceipt(receipts: PipelineReceipts, rows: number, outputs: ModelOutputs, run: RunInfo): void {
+    try {
+      const input = tensorBytes(run.input).slice();
+      // onnxruntime hands back typed arrays; OutputTensor only types them loosely for tests.
+      const output = outputBytes(outputs as unknown as Readonly<Record<string, TensorLike>>);
+      receipts.sink.record({
+        pipelineId: this.id,
+        consumerKey: receipts.consumerKey,
+        modelSha256: this.modelSha256,
+        inputDigest: sha256(input),
+        outputDigest: sha256(output),
+        startTimeMs: run.startTimeMs,
+        computeTimeUs: run.computeTimeUs,
+        sampleCount: rows,
+        input,
+        output,
+      });
+    } catch (err) {
+      // A receipt must never cost the results; the failure is reported like a bad reading.
+      this.reject('internal_error', this.id, `receipt not recorded: ${(err as Error).message}`);
+    }
   }
 
   private publishResults(jobs: readonly Job[], outputs: ModelOutputs): void {

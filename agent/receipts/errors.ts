@@ -9,8 +9,8 @@ export class OutboxFullError extends FieldmeshError {
     super(
       'OUTBOX_FULL',
       `receipt outbox is full: ${bytesUsed} of ${maxDiskBytes} bytes used, this receipt needs ${needed} more; ` +
-        'the receipt was refused. Start (or reach) the settlement service so acknowledged batches free space, ' +
-        'or raise the outbox disk budget (maxDiskBytes)',
+        'the receipt was refused. Check that the settlement service is reachable so acknowledged batches free ' +
+        'space, or raise the outbox disk budget (settlement.outbox.maxBytes in the config, maxDiskBytes here)',
     );
     this.bytesUsed = bytesUsed;
     this.maxDiskBytes = maxDiskBytes;

@@ -2,11 +2,21 @@ import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { type AckEntry, batchHeaderHash, type SignedAck, verifyAck } from '../../protocol/ack.js';
 import { signBatch } from '../../protocol/batch.js';
-import { receiptId } from '../../protocol/receipt.js';
+import { RECEIPT_VERSION, receiptId } from '../../protocol/receipt.js';
 import { encodeSubmission } from '../../protocol/submission.js';
-import { type BatchPolicy, batchPolicyProblems, type PendingReceipt, receiptsToCut } from './batch-policy.js';
+import { batchPolicyProblems, type PendingReceipt, receiptsToCut } from './batch-policy.js';
+import { CommitBuffer } from './commit-buffer.js';
 import { OutboxConfigError, OutboxFullError, OutboxNotStartedError } from './errors.js';
 import { checkAckMatches } from './match-ack.js';
+import type {
+  Outbox,
+  OutboxBatch,
+  OutboxComponents,
+  OutboxInit,
+  OutboxStats,
+  ReceiptFields,
+} from './outbox-types.js';
+import { writeReceipt } from './receipt-writer.js';
 import {
   decodeInFlight,
   decodeNumber,
@@ -25,56 +35,37 @@ import {
   receiptCost,
   receiptKey,
 } from './records.js';
+import { RefusalReporter } from './refusals.js';
 
-export interface OutboxInit {
-  /** Directory of the ClassicLevel store; created when missing. */
-  readonly dir: string;
-  /** Budget for stored receipts (records and keys); appends beyond it are refused. */
-  readonly maxDiskBytes: number;
-  readonly policy: BatchPolicy;
-}
-
-export interface OutboxComponents {
-  readonly logger: Logger;
-  readonly now: () => number;
-  readonly identity: { readonly secretKey: Uint8Array; readonly publicKey: Uint8Array };
-}
-
-export interface OutboxBatch {
-  /** The encoded submission, byte-identical every time this batch is returned. */
-  readonly submission: Uint8Array;
-  readonly batchSequence: number;
-  readonly receiptIds: readonly Uint8Array[];
-}
-
-export interface OutboxStats {
-  /** Receipts stored and not yet acknowledged, the in-flight ones included. */
-  readonly pendingReceipts: number;
-  readonly bytesUsed: number;
-  readonly maxDiskBytes: number;
-  readonly inFlightBatchSequence: number | null;
-  readonly lastAckAtMs: number | null;
-}
-
-export interface Outbox {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  append(receiptBody: Uint8Array): Promise<{ id: Uint8Array }>;
-  nextBatch(): Promise<OutboxBatch | null>;
-  acknowledge(
-    signedAck: SignedAck,
-    servicePublicKey: Uint8Array,
-  ): Promise<{ removed: number; statuses: readonly AckEntry[] }>;
-  stats(): OutboxStats;
-}
+export type {
+  Outbox,
+  OutboxBatch,
+  OutboxComponents,
+  OutboxInit,
+  OutboxStats,
+  ReceiptFields,
+} from './outbox-types.js';
 
 type Db = ClassicLevel<string, Uint8Array>;
 const SYNC = { sync: true } as const;
+/** Longest a receipt from appendJob waits in memory before its group commit. */
+export const GROUP_COMMIT_MS = 50;
+/** Buffered receipts that trigger a group commit at once. */
+export const GROUP_COMMIT_MAX = 256;
 
 /**
- * The agent's durable receipt outbox (DESIGN.md "Storage"): a receipt is on disk (fsync)
- * before append resolves, and a cut batch is recorded before it is returned, so after a
- * crash the same bytes are re-sent and settlement credits them once.
+ * The agent's durable receipt outbox (DESIGN.md "Storage"): a cut batch is recorded before it
+ * is returned, so after a crash the same bytes are re-sent and settlement credits them once.
+ *
+ * Group commit. append() fsyncs each receipt before it resolves; appendJob() (the inference
+ * path) only buffers, and one synced db.batch writes everything buffered every
+ * GROUP_COMMIT_MS or at GROUP_COMMIT_MAX receipts. nextBatch() flushes before it cuts, so a
+ * receipt is durable before any batch holding it leaves the node. After a power cut nothing
+ * is credited twice: every receipt that was ever sent is on disk with its sequence, and the
+ * persisted next sequence is past it. A crash may lose the last ≤ GROUP_COMMIT_MS of buffered
+ * receipts; their sequence numbers are then handed out again after the restart. That is safe:
+ * those receipts were never in a batch, so settlement never saw them and no
+ * (provider, pipeline, sequence) slot can hold two different ids (no equivocation).
  */
 export function createOutbox(init: OutboxInit, components: OutboxComponents): Outbox {
   const problems = batchPolicyProblems(init.policy);
@@ -96,12 +87,17 @@ class ReceiptOutbox implements Outbox {
   private bytesUsed = 0;
   private inFlight: InFlightBatch | undefined;
   private lastAckAtMs: number | null = null;
+  private readonly buffer = new CommitBuffer();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private appended = 0;
+  private readonly refusals: RefusalReporter;
 
   constructor(
     private readonly init: OutboxInit,
     private readonly components: OutboxComponents,
   ) {
     this.log = components.logger.child({ component: 'receipt-outbox' });
+    this.refusals = new RefusalReporter(this.log, components.now);
   }
 
   async start(): Promise<void> {
@@ -130,8 +126,14 @@ class ReceiptOutbox implements Outbox {
   async stop(): Promise<void> {
     const db = this.db;
     if (db === undefined) return;
+    await this.flush().catch((err: unknown) =>
+      this.log.error({ err, lost: this.buffer.length }, 'buffered receipts could not be written at stop'),
+    );
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     await this.queue.catch(() => undefined);
     this.db = undefined;
+    this.buffer.clear();
     await db.close();
   }
 
@@ -139,8 +141,31 @@ class ReceiptOutbox implements Outbox {
     return this.serial('append', (db) => this.appendNow(db, receiptBody));
   }
 
+  appendJob(fields: ReceiptFields): { id: Uint8Array; sequence: number } | null {
+    if (this.db === undefined) throw new OutboxNotStartedError('appendJob');
+    const sequence = this.nextSeq;
+    const body = writeReceipt({
+      ...fields,
+      version: RECEIPT_VERSION,
+      providerKey: this.components.identity.publicKey,
+      sequence,
+    });
+    const id = receiptId(body);
+    if (!this.reserve(sequence, id, body)) return null;
+    if (this.flushTimer === undefined) this.scheduleFlush(GROUP_COMMIT_MS);
+    else if (this.buffer.length === GROUP_COMMIT_MAX) this.scheduleFlush(0);
+    return { id, sequence };
+  }
+
+  flush(): Promise<void> {
+    return this.serial('flush', (db) => this.flushNow(db));
+  }
+
   nextBatch(): Promise<OutboxBatch | null> {
-    return this.serial('nextBatch', (db) => this.nextBatchNow(db));
+    return this.serial('nextBatch', async (db) => {
+      await this.flushNow(db);
+      return this.nextBatchNow(db);
+    });
   }
 
   acknowledge(
@@ -157,7 +182,54 @@ class ReceiptOutbox implements Outbox {
       maxDiskBytes: this.init.maxDiskBytes,
       inFlightBatchSequence: this.inFlight?.batchSequence ?? null,
       lastAckAtMs: this.lastAckAtMs,
+      bufferedReceipts: this.buffer.length,
+      appended: this.appended,
+      refused: this.refusals.refused,
     };
+  }
+
+  /**
+   * Takes `sequence` (always this.nextSeq) for the receipt and buffers its records, or counts
+   * a refusal when the budget, buffered receipts included, has no room for it.
+   */
+  private reserve(sequence: number, id: Uint8Array, body: Uint8Array): boolean {
+    const key = receiptKey(sequence);
+    const idKey = indexKey(id);
+    const cost = receiptCost(key, id, body.length);
+    const used = this.bytesUsed + this.buffer.cost;
+    if (used + cost > this.init.maxDiskBytes) {
+      this.refusals.refuse({
+        bytesUsed: used,
+        needed: cost,
+        maxDiskBytes: this.init.maxDiskBytes,
+        pending: this.pending + this.buffer.length,
+      });
+      return false;
+    }
+    this.nextSeq = sequence + 1;
+    const record = encodeReceiptRecord(this.components.now(), body);
+    this.buffer.add({ seq: sequence, key, idKey, record, cost });
+    this.appended++;
+    return true;
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      // A failed commit keeps the receipts buffered; the next one retries them.
+      this.flush().catch((err: unknown) => {
+        this.log.error({ err, buffered: this.buffer.length }, 'receipt group commit failed; retrying');
+        if (this.db !== undefined && this.flushTimer === undefined) this.scheduleFlush(GROUP_COMMIT_MS);
+      });
+    }, delayMs);
+  }
+
+  /** One synced write of every buffered receipt and the next sequence. */
+  private async flushNow(db: Db): Promise<void> {
+    const { count, cost } = await this.buffer.commit(db);
+    this.bytesUsed += cost;
+    this.pending += count;
   }
 
   private serial<T>(operation: string, run: (db: Db) => Promise<T>): Promise<T> {
@@ -172,29 +244,22 @@ class ReceiptOutbox implements Outbox {
 
   private async appendNow(db: Db, body: Uint8Array): Promise<{ id: Uint8Array }> {
     const id = receiptId(body);
-    const idKey = indexKey(id);
-    if ((await db.get(idKey)) !== undefined) return { id };
-    const key = receiptKey(this.nextSeq);
-    const cost = receiptCost(key, id, body.length);
-    if (this.bytesUsed + cost > this.init.maxDiskBytes) {
-      const err = new OutboxFullError(this.bytesUsed, cost, this.init.maxDiskBytes);
-      this.log.warn(
-        { err, bytesUsed: this.bytesUsed, needed: cost, pending: this.pending },
-        'receipt refused',
-      );
-      throw err;
+    if ((await db.get(indexKey(id))) !== undefined) return { id };
+    if (this.buffer.has(indexKey(id))) {
+      await this.flushNow(db);
+      return { id };
     }
-    await db.batch(
-      [
-        { type: 'put', key, value: encodeReceiptRecord(this.components.now(), body) },
-        { type: 'put', key: idKey, value: new TextEncoder().encode(key) },
-        { type: 'put', key: META_NEXT_SEQ, value: encodeNumber(this.nextSeq + 1) },
-      ],
-      SYNC,
-    );
-    this.nextSeq++;
-    this.pending++;
-    this.bytesUsed += cost;
+    const sequence = this.nextSeq;
+    if (!this.reserve(sequence, id, body)) {
+      const used = this.bytesUsed + this.buffer.cost;
+      throw new OutboxFullError(
+        used,
+        receiptCost(receiptKey(sequence), id, body.length),
+        this.init.maxDiskBytes,
+      );
+    }
+    // Written together with whatever appendJob buffered before it, in sequence order.
+    await this.flushNow(db);
     return { id };
   }
 

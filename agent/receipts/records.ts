@@ -49,7 +49,8 @@ export function decodeReceiptRecord(value: Uint8Array): { appendedAtMs: number; 
 
 /** Bytes a stored receipt costs in the budget: both of its records, keys included. */
 export function receiptCost(key: string, id: Uint8Array, bodyBytes: number): number {
-  return key.length + TIME_BYTES + bodyBytes + indexKey(id).length + key.length;
+  // The index key is the prefix and the id in hex; its length is known without writing the hex.
+  return key.length + TIME_BYTES + bodyBytes + INDEX_PREFIX.length + 2 * id.length + key.length;
 }
 
 export function encodeNumber(n: number): Uint8Array {

@@ -43,8 +43,11 @@ async function freePort(): Promise<number> {
 
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-function asOwner(cmd: string, args: string[]): [string, string[]] {
-  return asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+/** As root, the uid and gid of the `postgres` user; the server then runs as that user directly. */
+function owner(): { uid: number; gid: number } | Record<string, never> {
+  if (!asRoot) return {};
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 export async function startPostgres(options: PostgresServerOptions = {}): Promise<PostgresServer> {
@@ -55,17 +58,9 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-pg-'));
   chmodSync(dir, 0o777);
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = asOwner(join(bin, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=trust',
-    '-E',
-    'UTF8',
-    '--no-sync',
-  ]);
-  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  const user = owner();
+  const initdb = ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'];
+  execFileSync(join(bin, 'initdb'), initdb, { stdio: 'pipe', cwd: dir, ...user });
   const port = await freePort();
   const settings = [
     '-c',
@@ -77,8 +72,11 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
   ];
   if (options.fast)
     settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
-  const [cmd, args] = asOwner(join(bin, 'postgres'), ['-D', data, ...settings]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  const child = spawn(join(bin, 'postgres'), ['-D', data, ...settings], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: dir,
+    ...user,
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);

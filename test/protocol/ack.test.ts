@@ -45,6 +45,7 @@ describe('acknowledgement', () => {
       equivocation: 2,
       outside_time_window: 3,
       malformed: 4,
+      unknown_model: 5,
     });
   });
 
@@ -87,7 +88,7 @@ describe('acknowledgement', () => {
       Uint8Array.of(0xff),
       encodeCbor([h, k, [], 1, 2]),
       encodeCbor([h.subarray(1), k, [], 1]),
-      encodeCbor([h, k, [[id, 5]], 1]),
+      encodeCbor([h, k, [[id, 6]], 1]),
       encodeCbor([h, k, [[id]], 1]),
       encodeCbor([h, k, [[id.subarray(1), 0]], 1]),
       encodeCbor([h, k, [], -1]),

@@ -24,7 +24,10 @@ async function post(url: string, body: Uint8Array, path = '/v1/batches') {
   });
   return { status: res.status, body: new Uint8Array(await res.arrayBuffer()), headers: res.headers };
 }
-const json = (b: Uint8Array) => JSON.parse(Buffer.from(b).toString('utf8'));
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below.
+type Json = any;
+const json = (b: Uint8Array): Json => JSON.parse(Buffer.from(b).toString('utf8'));
+const getJson = async (url: string): Promise<Json> => (await fetch(url)).json();
 
 describe('settlement service over HTTP', () => {
   let s: TestSettlement;
@@ -41,7 +44,7 @@ describe('settlement service over HTTP', () => {
   });
 
   it('answers a batch with an ack signed by the key it publishes, and a replay with duplicates', async () => {
-    const service = await (await fetch(`${s.url}/v1/service`)).json();
+    const service = await getJson(`${s.url}/v1/service`);
     const sub = submissionOf(provider, [fresh(1), fresh(2)]);
     const first = await post(s.url, sub);
     expect(first.status).toBe(200);
@@ -113,7 +116,7 @@ describe('settlement service over HTTP', () => {
 
   it('closes an epoch into a signed statement and serves inclusion proofs anyone can check', async () => {
     const closed = await s.service.closeEpoch();
-    const epoch = await (await fetch(`${s.url}/v1/epochs/latest`)).json();
+    const epoch = await getJson(`${s.url}/v1/epochs/latest`);
     expect(epoch.epoch).toBe(closed.epoch);
     const key = s.service.identity.publicKey;
     expect(
@@ -127,14 +130,14 @@ describe('settlement service over HTTP', () => {
     expect((decodeCbor(Buffer.from(epoch.statement, 'hex')) as unknown[])[3]).toEqual(
       Buffer.from(epoch.rewardRoot, 'hex'),
     );
-    const proof = await (await fetch(`${s.url}/v1/epochs/${closed.epoch}/proof/${provider.peerId}`)).json();
+    const proof = await getJson(`${s.url}/v1/epochs/${closed.epoch}/proof/${provider.peerId}`);
     expect(proof.cumulative).toBe(5); // 2 + 2 + 1 valid single-sample receipts
     const leaf = rewardLeaf(provider.publicKey, proof.cumulative);
     const path = proof.proof.map((p: string) => Buffer.from(p, 'hex'));
     expect(
       verifyInclusion(leaf, proof.leafIndex, proof.leafCount, path, Buffer.from(epoch.rewardRoot, 'hex')),
     ).toBe(true);
-    const node = await (await fetch(`${s.url}/v1/nodes/${provider.peerId}`)).json();
+    const node = await getJson(`${s.url}/v1/nodes/${provider.peerId}`);
     expect(node).toMatchObject({
       credited: 5,
       receipts: { valid: 5, duplicate: 2, outside_time_window: 2, unknown_model: 1 },
@@ -183,7 +186,7 @@ describe('spot checks over HTTP', () => {
     const again = await post(s.url, reveal(honestBody, honest.reveal), '/v1/reveals');
     expect(again.status).toBe(404);
     await s.service.closeEpoch();
-    const node = await (await fetch(`${s.url}/v1/nodes/${p.peerId}`)).json();
+    const node = await getJson(`${s.url}/v1/nodes/${p.peerId}`);
     expect(node).toMatchObject({ credited: 3, voided: 2, pending: 0, openChallenges: 0 });
   });
 

@@ -1,0 +1,206 @@
+import path from 'node:path';
+import { loadConfigFile } from '../../config/load.js';
+import { readIdentity } from '../../identity/keystore.js';
+import { inspectOutbox } from '../../receipts/inspect.js';
+import { type ReceiptsStatusFile, readStatusFile } from '../../receipts/status-file.js';
+import { parse } from '../args.js';
+import { EXIT, EXIT_HELP } from '../exit-codes.js';
+
+export const RECEIPTS_HELP = `fieldmesh receipts [--config FILE | --data-dir DIR] [--json]
+
+Shows this node's contribution receipts: how many wait in the outbox, the batch in flight,
+the last acknowledgement and refused receipts (from the running agent's status file, or from
+the outbox itself when no agent runs), then asks the settlement service what it credited.
+
+Options:
+  -c, --config FILE   the agent's YAML configuration (data dir and settlement URL)
+  --data-dir DIR      the node's data directory instead (default $FIELDMESH_DATA_DIR or ./data)
+  --json              machine-readable output
+  -h, --help          this help
+
+Exits 4 when the settlement service cannot be reached (the local part is still printed).
+
+${EXIT_HELP}`;
+
+/** A status file older than this is not from a running agent (it rewrites it every 2 s). */
+const STALE_MS = 10_000;
+const SERVICE_TIMEOUT_MS = 2_000;
+
+interface Local {
+  source: 'agent' | 'outbox' | 'none';
+  pending: number | null;
+  inFlightBatch: number | null;
+  lastAckAtMs: number | null;
+  appended: number | null;
+  refused: number | null;
+  lastError: string | null;
+  note: string | null;
+}
+
+type ServiceAnswer =
+  | {
+      reachable: true;
+      node: unknown;
+      credited?: unknown;
+      pending?: unknown;
+      voided?: unknown;
+      receipts?: Record<string, unknown>;
+      lastEpoch?: unknown;
+      registered?: unknown;
+      openChallenges?: unknown;
+    }
+  | { reachable: false; error: string };
+
+export async function receiptsCommand(argv: string[]): Promise<number> {
+  const { values } = parse('receipts', argv, {
+    config: { type: 'string', short: 'c' },
+    'data-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) {
+    process.stdout.write(`${RECEIPTS_HELP}\n`);
+    return EXIT.ok;
+  }
+  let dataDir: string;
+  let url: string | undefined;
+  if (values.config) {
+    const config = await loadConfigFile(values.config);
+    dataDir = config.node.dataDir;
+    url = config.settlement?.url;
+    if (url === undefined) {
+      process.stdout.write(`receipts are off: ${values.config} has no settlement section\n`);
+      return EXIT.ok;
+    }
+  } else {
+    dataDir = path.resolve(values['data-dir'] ?? process.env.FIELDMESH_DATA_DIR ?? './data');
+  }
+  const status = await readStatusFile(dataDir);
+  url ??= process.env.FIELDMESH_SETTLEMENT_URL ?? status?.url;
+  const nodeId = status?.nodeId ?? (await readIdentity(dataDir).catch(() => undefined))?.peerId;
+  const local = await localState(dataDir, status);
+  const service: ServiceAnswer | null =
+    url === undefined || nodeId === undefined ? null : await askService(url, nodeId);
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ nodeId: nodeId ?? null, dataDir, url: url ?? null, local, service })}\n`,
+    );
+  } else {
+    process.stdout.write(`${render(nodeId, dataDir, url, local, service).join('\n')}\n`);
+  }
+  return service !== null && !service.reachable ? EXIT.unavailable : EXIT.ok;
+}
+
+async function localState(dataDir: string, status: ReceiptsStatusFile | undefined): Promise<Local> {
+  const ageMs = status === undefined ? Number.POSITIVE_INFINITY : Date.now() - status.updatedAtMs;
+  if (status !== undefined && ageMs <= STALE_MS) {
+    const r = status.receipts;
+    return {
+      source: 'agent',
+      pending: r.pending,
+      inFlightBatch: r.inFlightBatch,
+      lastAckAtMs: r.lastAckAtMs,
+      appended: r.appended,
+      refused: r.refused,
+      lastError: r.lastError === null ? null : `${r.lastError.code}: ${r.lastError.message}`,
+      note: `running agent, status ${Math.round(ageMs / 1000)} s old`,
+    };
+  }
+  const none = { appended: null, refused: null, lastError: null };
+  try {
+    const summary = await inspectOutbox(path.join(dataDir, 'receipts'));
+    if (summary === undefined) {
+      return {
+        source: 'none',
+        pending: null,
+        inFlightBatch: null,
+        lastAckAtMs: null,
+        ...none,
+        note: `no receipt outbox in ${dataDir}`,
+      };
+    }
+    return { source: 'outbox', ...summary, ...none, note: 'no agent running; read from the outbox on disk' };
+  } catch (err) {
+    return {
+      source: 'none',
+      pending: null,
+      inFlightBatch: null,
+      lastAckAtMs: null,
+      ...none,
+      note: `the outbox is in use and the agent's status file is stale or missing (${(err as Error).message})`,
+    };
+  }
+}
+
+async function askService(url: string, nodeId: string): Promise<ServiceAnswer> {
+  const target = `${url.replace(/\/+$/, '')}/v1/nodes/${nodeId}`;
+  try {
+    const response = await fetch(target, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(SERVICE_TIMEOUT_MS),
+    });
+    if (response.status === 404)
+      return { reachable: false, error: `${target}: the service does not know this node` };
+    if (!response.ok) return { reachable: false, error: `${target} answered HTTP ${response.status}` };
+    const body = (await response.json()) as Record<string, unknown>;
+    return { reachable: true, node: nodeId, ...body } as ServiceAnswer;
+  } catch (err) {
+    const e = err as Error;
+    const why =
+      e.name === 'TimeoutError'
+        ? `no answer within ${SERVICE_TIMEOUT_MS} ms`
+        : ((e.cause as Error | undefined)?.message ?? e.message);
+    return { reachable: false, error: `${url} unreachable (${why})` };
+  }
+}
+
+function render(
+  nodeId: string | undefined,
+  dataDir: string,
+  url: string | undefined,
+  local: Local,
+  service: ServiceAnswer | null,
+): string[] {
+  const when = (ms: number | null) =>
+    ms === null
+      ? 'never'
+      : `${new Date(ms).toISOString()} (${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago)`;
+  const lines = [
+    `node       ${nodeId ?? `(no node key in ${dataDir})`}`,
+    `service    ${url ?? '(unknown: pass --config)'}`,
+  ];
+  if (local.note) lines.push(`source     ${local.note}`);
+  if (local.pending !== null) {
+    const inFlight =
+      local.inFlightBatch === null ? 'no batch in flight' : `batch ${local.inFlightBatch} in flight`;
+    lines.push(`outbox     ${local.pending} receipts pending, ${inFlight}`);
+    lines.push(`last ack   ${when(local.lastAckAtMs)}`);
+  }
+  if (local.appended !== null)
+    lines.push(
+      `appended   ${local.appended} since the agent started, ${local.refused ?? 0} refused (outbox full)`,
+    );
+  if (local.lastError !== null) lines.push(`last error ${local.lastError}`);
+  if (service === null) return lines;
+  if (!service.reachable) {
+    lines.push(`credited   unknown: settlement service ${service.error}`);
+    return lines;
+  }
+  const counts = Object.entries(service.receipts ?? {})
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(', ');
+  lines.push(
+    `credited   ${String(service.credited ?? 0)} (pending ${String(service.pending ?? 0)}, voided ${String(service.voided ?? 0)})`,
+  );
+  if (counts) lines.push(`receipts   ${counts}`);
+  const epoch = service.lastEpoch as { epoch?: unknown; cumulative?: unknown } | null | undefined;
+  if (typeof epoch === 'object' && epoch !== null) {
+    lines.push(`last epoch ${String(epoch.epoch)} (cumulative credit ${String(epoch.cumulative)})`);
+  }
+  if (typeof service.openChallenges === 'number' && service.openChallenges > 0) {
+    lines.push(`challenges ${service.openChallenges} open spot checks`);
+  }
+  if (service.registered === false) {
+    lines.push('warning    the service does not list this node as registered; its batches may be refused');
+  }
+  return lines;
+}

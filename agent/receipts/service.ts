@@ -1,0 +1,216 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { NodeIdentity } from '../../protocol/identity.js';
+import { type SettlementConfig, servicePublicKeyBytes } from '../config/schema.js';
+import type { ReceiptJob, ReceiptSink } from '../pipeline/receipt-sink.js';
+import { type ChallengeResponder, createChallengeResponder } from './challenges.js';
+import { createOutbox } from './outbox.js';
+import type { Outbox } from './outbox-types.js';
+import { createTensorRetention, type TensorRetention } from './retention.js';
+import { SendLoop } from './send-loop.js';
+import { createSettlementSender } from './sender.js';
+import { SettlementSenderConfigError } from './sender-errors.js';
+import { type ReceiptsStatus, writeStatusFile } from './status-file.js';
+
+export interface ReceiptServiceInit {
+  readonly settlement: SettlementConfig;
+  /** The node's data directory: receipts/, reveals/ and status/ live under it. */
+  readonly dataDir: string;
+}
+
+export interface ReceiptServiceComponents {
+  readonly logger: Logger;
+  readonly identity: NodeIdentity;
+  /** Default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface ReceiptService {
+  /** Give it to every pipeline; valid between start() and stop(). */
+  readonly sink: ReceiptSink;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): ReceiptsStatus;
+}
+
+/** How often the send loop looks for a due batch. */
+const SEND_TICK_MS = 1_000;
+/** How often status/receipts.json is rewritten. */
+const STATUS_FILE_MS = 2_000;
+/** Bound on the last send at stop. */
+const FINAL_DRAIN_MS = 2_000;
+const ERROR_LOG_INTERVAL_MS = 60_000;
+
+export function createReceiptService(
+  init: ReceiptServiceInit,
+  components: ReceiptServiceComponents,
+): ReceiptService {
+  return new SettlementReceipts(init, components);
+}
+
+/**
+ * Owns the receipt parts of an agent — outbox, tensor retention, settlement sender, challenge
+ * responder — and their lifecycle, so the agent only starts and stops one thing. Inference
+ * never waits on any of it: the sink buffers, and sending and polling run on timers.
+ */
+class SettlementReceipts implements ReceiptService {
+  readonly sink: ReceiptSink;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly url: string;
+  private readonly outbox: Outbox;
+  private readonly retention: TensorRetention;
+  private readonly sendLoop: SendLoop;
+  private readonly challenges: ChallengeResponder;
+  private timers: NodeJS.Timeout[] = [];
+  private polling = false;
+  private statusWrite: Promise<void> = Promise.resolve();
+  private lastSinkErrorAtMs = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly init: ReceiptServiceInit,
+    private readonly components: ReceiptServiceComponents,
+  ) {
+    const { settlement, dataDir } = init;
+    const { identity } = components;
+    this.log = components.logger.child({ component: 'receipts' });
+    this.now = components.now ?? Date.now;
+    this.url = settlement.url.replace(/\/+$/, '');
+    const servicePublicKey = servicePublicKeyBytes(settlement.servicePublicKey);
+    if (servicePublicKey === undefined) {
+      throw new SettlementSenderConfigError([
+        `servicePublicKey ${JSON.stringify(settlement.servicePublicKey)} is neither a PeerId nor 64 hex digits`,
+      ]);
+    }
+    this.outbox = createOutbox(
+      {
+        dir: path.join(dataDir, 'receipts'),
+        maxDiskBytes: settlement.outbox.maxBytes,
+        policy: settlement.batch,
+      },
+      { logger: components.logger, now: this.now, identity },
+    );
+    this.retention = createTensorRetention(
+      {
+        dir: path.join(dataDir, 'reveals'),
+        maxBytes: settlement.retention.maxBytes,
+        retentionMs: settlement.retention.maxAgeMs,
+      },
+      { logger: components.logger, now: this.now },
+    );
+    const sender = createSettlementSender(
+      {
+        url: `${this.url}/v1/batches`,
+        servicePublicKey,
+        requestTimeoutMs: settlement.requestTimeoutMs,
+        backoff: settlement.backoff,
+      },
+      { outbox: this.outbox, logger: components.logger },
+    );
+    this.sendLoop = new SendLoop(
+      { url: this.url, tickMs: SEND_TICK_MS, backoff: settlement.backoff },
+      { sender, logger: components.logger, now: this.now },
+    );
+    this.challenges = createChallengeResponder(
+      {
+        baseUrl: this.url,
+        providerKeyHex: Buffer.from(identity.publicKey).toString('hex'),
+        requestTimeoutMs: settlement.requestTimeoutMs,
+      },
+      { retention: this.retention, logger: components.logger },
+    );
+    this.sink = { record: (job) => this.record(job) };
+  }
+
+  async start(): Promise<void> {
+    await this.outbox.start();
+    try {
+      await this.retention.start();
+    } catch (err) {
+      await this.outbox.stop();
+      throw err;
+    }
+    this.sendLoop.start();
+    this.every(this.init.settlement.challengePollMs, () => this.pollChallenges());
+    this.every(STATUS_FILE_MS, () => this.writeStatus());
+    this.writeStatus();
+    this.log.info({ url: this.url, ...this.status() }, 'receipts on');
+  }
+
+  /** Call after the pipelines stopped: flushes, sends what is due (≤ 2 s), closes the stores. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.challenges.stop();
+    await this.outbox.flush().catch((err: unknown) => this.log.error({ err }, 'outbox flush at stop failed'));
+    await this.sendLoop.finish(FINAL_DRAIN_MS);
+    this.writeStatus();
+    await this.statusWrite;
+    await this.retention
+      .stop()
+      .catch((err: unknown) => this.log.warn({ err }, 'tensor retention stop failed'));
+    await this.outbox.stop();
+    this.log.info(this.status(), 'receipts off');
+  }
+
+  status(): ReceiptsStatus {
+    const o = this.outbox.stats();
+    return {
+      pending: o.pendingReceipts + o.bufferedReceipts,
+      inFlightBatch: o.inFlightBatchSequence,
+      appended: o.appended,
+      refused: o.refused,
+      acknowledgedReceipts: this.sendLoop.acknowledgedReceipts,
+      lastAckAtMs: o.lastAckAtMs,
+      lastError: this.sendLoop.lastError,
+    };
+  }
+
+  /** The inference path: never throws, never waits. */
+  private record(job: ReceiptJob): void {
+    try {
+      // A ReceiptJob carries every receipt field the outbox needs (and the tensors, ignored there).
+      const stored = this.outbox.appendJob(job);
+      if (stored !== null) this.retention.put(stored.id, job.input, job.output);
+    } catch (err) {
+      const now = this.now();
+      if (now - this.lastSinkErrorAtMs < ERROR_LOG_INTERVAL_MS) return;
+      this.lastSinkErrorAtMs = now;
+      this.log.error({ err, pipeline: job.pipelineId }, 'receipt not recorded');
+    }
+  }
+
+  private every(ms: number, run: () => void): void {
+    const timer = setInterval(run, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private pollChallenges(): void {
+    if (this.polling) return;
+    this.polling = true;
+    this.challenges
+      .pollOnce()
+      .then((result) => {
+        if (result.challenged > 0) this.log.info(result, 'spot-check challenges answered');
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'challenge poll failed; trying again later'))
+      .finally(() => {
+        this.polling = false;
+      });
+  }
+
+  private writeStatus(): void {
+    const file = {
+      nodeId: this.components.identity.peerId,
+      url: this.url,
+      pid: process.pid,
+      updatedAtMs: this.now(),
+      receipts: this.status(),
+    };
+    // Chained, so an older status can never overwrite a newer one.
+    this.statusWrite = this.statusWrite
+      .then(() => writeStatusFile(this.init.dataDir, file))
+      .catch((err: unknown) => this.log.warn({ err }, 'status/receipts.json not written'));
+  }
+}

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto';
+import * as ort from 'onnxruntime-node';
+import type { Logger } from 'pino';
+import { loadModelFile, type ModelManifest } from '../../models/manifest.js';
+import { FieldmeshError } from '../../protocol/errors.js';
+
+/**
+ * The models the settlement service can re-run for spot checks, keyed by the lower-case hex
+ * sha256 of the .onnx bytes — the digest receipts carry as modelSha256. Sessions are created
+ * on first use (one intra-op thread: checks are rare and the service shares its cores).
+ */
+
+/** A model the registry will not take; the message names the model and what to fix. */
+export class ModelRegistryError extends FieldmeshError {
+  constructor(source: string, why: string, cause?: unknown) {
+    super('MODEL_REGISTRY_REFUSED', `spot-check model ${source} refused: ${why}`, { cause });
+  }
+}
+
+/** The service could not create or run a session: its own failure, never the provider's. */
+export class ModelUnavailableError extends FieldmeshError {
+  constructor(id: string, sha256: string, why: string, cause?: unknown) {
+    super(
+      'MODEL_UNAVAILABLE',
+      `spot-check model "${id}" (sha256 ${sha256}) cannot run: ${why}. ` +
+        'Retry the check later; do not void credit for it',
+      { cause },
+    );
+  }
+}
+
+export interface RegistryProblem {
+  readonly manifestPath: string;
+  readonly error: Error;
+}
+
+type Dim = number | string;
+
+export class RegisteredModel {
+  readonly windowSize: number;
+  readonly inputName: string;
+  readonly inputShape: readonly Dim[];
+  /** Whether the first input dimension is symbolic, so `rows` windows run in one call. */
+  readonly batchable: boolean;
+  private pending: Promise<ort.InferenceSession> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly sha256: string,
+    readonly manifest: ModelManifest,
+    private readonly bytes: Uint8Array,
+  ) {
+    const input = manifest.inputs[0];
+    if (manifest.inputs.length !== 1 || input === undefined) {
+      throw new ModelRegistryError(
+        `"${id}"`,
+        `it has ${manifest.inputs.length} inputs; spot checks need one`,
+      );
+    }
+    if (input.type !== 'float32') {
+      throw new ModelRegistryError(
+        `"${id}"`,
+        `input "${input.name}" is ${input.type}; spot checks need float32`,
+      );
+    }
+    this.inputName = input.name;
+    this.inputShape = input.shape;
+    this.windowSize = windowWidth(id, input.shape, manifest.preprocessing.window);
+    this.batchable = typeof input.shape[0] === 'string';
+  }
+
+  /** Input dims for `rows` windows: the first symbolic dimension is the batch, any other the window. */
+  dims(rows: number): number[] {
+    let batchSeen = false;
+    return this.inputShape.map((d) => {
+      if (typeof d === 'number') return d;
+      if (!batchSeen) {
+        batchSeen = true;
+        return rows;
+      }
+      return this.windowSize;
+    });
+  }
+
+  /** The onnxruntime session, created on first call and shared afterwards. */
+  session(): Promise<ort.InferenceSession> {
+    this.pending ??= this.createSession();
+    return this.pending;
+  }
+
+  /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
+  async run(input: Float32Array, rows: number): Promise<ort.InferenceSession.ReturnType> {
+    const session = await this.session();
+    try {
+      return await session.run({ [this.inputName]: new ort.Tensor('float32', input, this.dims(rows)) });
+    } catch (err) {
+      throw new ModelUnavailableError(
+        this.id,
+        this.sha256,
+        `inference failed: ${(err as Error).message}`,
+        err,
+      );
+    }
+  }
+
+  /** Releases the session if one was created; the next session() call creates a new one. */
+  async close(): Promise<void> {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending === undefined) return;
+    const session = await pending.catch(() => undefined);
+    await session?.release();
+  }
+
+  private async createSession(): Promise<ort.InferenceSession> {
+    try {
+      const session = await ort.InferenceSession.create(this.bytes, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+      if (!session.inputNames.includes(this.inputName)) {
+        await session.release();
+        throw new Error(
+          `manifest input "${this.inputName}" is not in the graph (${session.inputNames.join(', ')})`,
+        );
+      }
+      return session;
+    } catch (err) {
+      this.pending = undefined; // a later check may retry
+      throw new ModelUnavailableError(this.id, this.sha256, (err as Error).message, err);
+    }
+  }
+}
+
+export class ModelRegistry {
+  private readonly models = new Map<string, RegisteredModel>();
+  private readonly log: Logger;
+
+  constructor(components: { logger: Logger }) {
+    this.log = components.logger.child({ component: 'spotcheck-registry' });
+  }
+
+  /**
+   * Loads every manifest (digest-checked by loadModelFile). A manifest that cannot be used is
+   * reported in `problems`, naming its file, and the others still load.
+   */
+  static async fromManifests(
+    paths: readonly string[],
+    components: { logger: Logger },
+  ): Promise<{ registry: ModelRegistry; problems: RegistryProblem[] }> {
+    const registry = new ModelRegistry(components);
+    const problems: RegistryProblem[] = [];
+    for (const manifestPath of paths) {
+      try {
+        const file = await loadModelFile(manifestPath);
+        registry.register(file.bytes, { id: file.manifest.id, manifest: file.manifest });
+      } catch (err) {
+        const error = new ModelRegistryError(
+          manifestPath,
+          `${(err as Error).message}. The other models are still registered; receipts for this one cannot be checked until it is fixed`,
+          err,
+        );
+        registry.log.error({ err: error, manifestPath }, 'spot-check model refused');
+        problems.push({ manifestPath, error });
+      }
+    }
+    return { registry, problems };
+  }
+
+  /** Registers a model by its bytes; idempotent for bytes already registered. */
+  register(bytes: Uint8Array, info: { id: string; manifest: ModelManifest }): RegisteredModel {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const existing = this.models.get(sha256);
+    if (existing !== undefined) return existing;
+    if (info.manifest.sha256 !== sha256) {
+      throw new ModelRegistryError(
+        `"${info.id}"`,
+        `the bytes have sha256 ${sha256} but the manifest names ${info.manifest.sha256}; register the model the manifest was made for`,
+      );
+    }
+    const model = new RegisteredModel(info.id, sha256, info.manifest, bytes.slice());
+    this.models.set(sha256, model);
+    this.log.info({ model: info.id, sha256, windowSize: model.windowSize }, 'spot-check model registered');
+    return model;
+  }
+
+  has(digestHex: string): boolean {
+    return this.models.has(digestHex.toLowerCase());
+  }
+
+  get(digestHex: string): RegisteredModel | undefined {
+    return this.models.get(digestHex.toLowerCase());
+  }
+
+  list(): RegisteredModel[] {
+    return [...this.models.values()];
+  }
+
+  /** Releases every session; the registry stays usable (sessions are re-created on demand). */
+  async close(): Promise<void> {
+    await Promise.all(this.list().map((m) => m.close()));
+  }
+}
+
+/** Samples in one window, as ModelRuntime computes it, so both sides agree on the layout. */
+function windowWidth(id: string, shape: readonly Dim[], declared: number): number {
+  const fixed = shape.filter((d): d is number => typeof d === 'number');
+  const product = fixed.reduce((a, b) => a * b, 1);
+  const symbolic = shape.length - fixed.length;
+  if (symbolic <= 1 && fixed.length > 0 && product !== declared) {
+    throw new ModelRegistryError(
+      `"${id}"`,
+      `the manifest says window ${declared}, the input shape [${shape.join(', ')}] holds ${product}`,
+    );
+  }
+  return declared;
+}
