@@ -41,6 +41,7 @@ export class Agent {
   private readonly pipelines: Pipeline[] = [];
   private readonly failures: PartFailure[] = [];
   private receipts: ReceiptService | null = null;
+  private lastReceipts: ReceiptsStatus | undefined;
   private connected = false;
   private mqttUrl = '';
 
@@ -52,6 +53,11 @@ export class Agent {
   get nodeId(): string {
     if (!this.identity) throw new Error('the agent has not started');
     return this.identity.peerId;
+  }
+
+  /** The receipt counts as they stood when the agent stopped (after its last send). */
+  get lastReceiptsStatus(): ReceiptsStatus | undefined {
+    return this.receipts?.status() ?? this.lastReceipts;
   }
 
   get brokerUrl(): string | undefined {
@@ -120,6 +126,7 @@ export class Agent {
     }
     // After the pipelines: their last receipts are flushed and, if the service answers, sent.
     await this.receipts?.stop().catch((err: Error) => log.warn({ err: err.message }, 'receipts stop failed'));
+    this.lastReceipts = this.receipts?.status();
     this.receipts = null;
     if (this.link && this.identity) {
       await this.link

@@ -10,6 +10,27 @@ export interface RenderInput {
   colour: boolean;
   brokerUrl: string;
   nodeId: string;
+  receipts?: ReceiptsLine;
+}
+
+/** The agent's receipt counts and what the settlement service credited. */
+export interface ReceiptsLine {
+  made: number;
+  acknowledged: number;
+  pending: number;
+  reachable: boolean;
+  credited: number;
+  pendingCredit: number;
+  voided: number;
+  openChallenges: number;
+  epoch: number | null;
+}
+
+export function formatReceipts(r: ReceiptsLine): string {
+  const service = r.reachable
+    ? `credited ${r.credited} (epoch ${r.epoch ?? '-'}), awaiting epoch ${r.pendingCredit}, voided ${r.voided}, spot checks open ${r.openChallenges}`
+    : 'settlement service unreachable: receipts wait in the outbox';
+  return `receipts made ${r.made}   acknowledged ${r.acknowledged}   in outbox ${r.pending}   ${service}`;
 }
 
 const BAR = 12;
@@ -24,6 +45,7 @@ export function renderScreen(r: RenderInput): string {
   lines.push(
     `readings ${r.published}   results ${r.state.results}   anomalous windows ${r.state.anomalies}   rejected ${sum(r.state.rejected)}`,
   );
+  if (r.receipts) lines.push(formatReceipts(r.receipts));
   lines.push('');
   lines.push(`${'machine'.padEnd(10)}${r.pipelines.map((p) => p.padEnd(32)).join('')}injected fault`);
   for (const [machine, sensors] of [...r.state.machines].sort(([a], [b]) => a.localeCompare(b))) {

@@ -3,11 +3,19 @@ import { hasCode } from '../../../protocol/errors.js';
 import { topicsFor } from '../../../protocol/topics.js';
 import { Agent } from '../../agent.js';
 import { loadConfigFile } from '../../config/load.js';
+import {
+  demoConfigWithSettlement,
+  demoSettlementDir,
+  startDemoSettlement,
+} from '../../demo/demo-settlement.js';
 import { LiveView } from '../../demo/live-view.js';
-import { renderScreen } from '../../demo/render.js';
+import { formatReceipts, type ReceiptsLine, renderScreen } from '../../demo/render.js';
 import { demoFaultPlan, demoSensor } from '../../demo/scenario.js';
+import { SettlementView } from '../../demo/settlement-view.js';
 import { Simulator } from '../../demo/simulator.js';
 import { createLogger } from '../../log.js';
+import type { PipelineStats } from '../../pipeline/pipeline.js';
+import type { ReceiptsStatus } from '../../receipts/status-file.js';
 import { intOption, numberOption, parse } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
@@ -15,15 +23,17 @@ import { runUntilStopped } from '../lifecycle.js';
 export const DEMO_HELP = `fieldmesh demo [--duration S] [--machines N] [--port N]
 
 A live local site on embedded defaults: the embedded MQTT broker, an agent running the
-example vibration and temperature models, simulated machines with injected faults, and a
-live view of readings, scores and detected anomalies. Ctrl-C stops it.
+example vibration and temperature models, simulated machines with injected faults, a
+settlement service crediting the agent's receipts, and a live view of readings, scores,
+detected anomalies and receipts sent, acknowledged and credited. Ctrl-C stops it.
 
 Options:
   --duration S     stop after S seconds and print a summary (default: run until Ctrl-C)
   --machines N     simulated machines, 1-26 (default 4)
   --rate HZ        vibration readings per second per machine, 1-1000 (default 50)
   --port N         port of the embedded broker (default 1883; any free port if taken)
-  --data-dir DIR   where the demo node keeps its key (default ./data/demo)
+  --data-dir DIR   where the demo node keeps its key and receipts (default ./data/demo);
+                   the demo settlement service keeps its ledger in DIR-settlement
   --config FILE    agent configuration (default deploy/examples/demo.yaml)
   -h, --help       this help
 
@@ -53,20 +63,34 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (port !== undefined) env.FIELDMESH_BROKER_PORT = String(port);
   if (values['data-dir']) env.FIELDMESH_DATA_DIR = values['data-dir'];
   const configFile = values.config ?? DEFAULT_CONFIG;
-  const config = await loadConfigFile(configFile, { env });
-  const logger = createLogger({ level: config.log.level, format: 'json', destination: process.stderr });
+  const base = await loadConfigFile(configFile, { env });
+  const logger = createLogger({ level: base.log.level, format: 'json', destination: process.stderr });
+  // Without a settlement service of its own, the demo runs one beside the agent.
+  const service =
+    base.settlement === undefined
+      ? await startDemoSettlement(
+          base.models.map((m) => m.manifest),
+          { dataDir: demoSettlementDir(base.node.dataDir), logger },
+        )
+      : undefined;
+  const serviceRef = service && { url: service.url, peerId: service.identity.peerId };
+  const config = await demoConfigWithSettlement(configFile, env, serviceRef);
 
   let agent = new Agent(config, { logger });
   try {
     await agent.start();
   } catch (err) {
-    if (!hasCode(err, 'BROKER_LISTEN_FAILED') || port !== undefined) throw err;
+    if (!hasCode(err, 'BROKER_LISTEN_FAILED') || port !== undefined) {
+      await service?.stop();
+      throw err;
+    }
     process.stderr.write(`port ${config.broker.port} is taken; the demo broker uses a free port instead\n`);
-    agent = new Agent(await loadConfigFile(configFile, { env: { ...env, FIELDMESH_BROKER_PORT: '0' } }), {
-      logger,
-    });
+    const freePort = { ...env, FIELDMESH_BROKER_PORT: '0' };
+    agent = new Agent(await demoConfigWithSettlement(configFile, freePort, serviceRef), { logger });
     await agent.start();
   }
+  const settlement =
+    config.settlement && new SettlementView({ url: config.settlement.url, nodeId: agent.nodeId });
   const url = agent.brokerUrl ?? config.mqtt.url;
   const machines = Array.from({ length: machineCount }, (_, i) => machineName(i));
   const faults = demoFaultPlan(machines, durationS ?? 3600);
@@ -96,12 +120,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
         colour: screen.tty,
         brokerUrl: url,
         nodeId: agent.nodeId,
+        ...liveReceipts(agent, settlement),
       }),
     );
   let timer: NodeJS.Timeout | undefined;
   await runUntilStopped(
     [
       { start: () => view.start(), stop: () => view.stop() },
+      { start: async () => settlement?.start(), stop: async () => settlement?.stop() },
       { start: () => simulator.start(), stop: () => simulator.stop() },
       {
         start: async () => {
@@ -112,9 +138,33 @@ export async function demoCommand(argv: string[]): Promise<number> {
     ],
     durationS === undefined ? { logger } : { logger, durationMs: durationS * 1000 },
   );
+  const pipelines = agent.status().pipelines;
   await agent.stop();
-  screen.final(summary(view, simulator, agent, faults.filter((f) => f.startS < simulator.elapsedS()).length));
+  const receipts = agent.lastReceiptsStatus;
+  // The demo's epochs are short but the run may be shorter: close one so the summary shows credit.
+  await service?.closeEpoch().catch(() => undefined);
+  await settlement?.poll();
+  await service?.stop();
+  const injected = faults.filter((f) => f.startS < simulator.elapsedS()).length;
+  const line = receipts && settlement ? receiptsLine(receipts, settlement) : undefined;
+  screen.final(summary(view, simulator, pipelines, injected, line));
   return 0;
+}
+
+/** The receipts figures for the live view: the agent's own counts beside the service's. */
+function receiptsLine(r: ReceiptsStatus, view: SettlementView): ReceiptsLine {
+  const s = view.state;
+  return {
+    made: r.appended,
+    acknowledged: r.acknowledgedReceipts,
+    pending: r.pending,
+    reachable: s.reachable,
+    credited: s.credited,
+    pendingCredit: s.pending,
+    voided: s.voided,
+    openChallenges: s.openChallenges,
+    epoch: s.epoch,
+  };
 }
 
 function machineName(i: number): string {
@@ -122,19 +172,28 @@ function machineName(i: number): string {
   return `${kinds[i % kinds.length]}-${Math.floor(i / kinds.length) + 1}`;
 }
 
-function summary(view: LiveView, sim: Simulator, agent: Agent, faultsInjected: number): string {
+function liveReceipts(agent: Agent, view: SettlementView | undefined): { receipts?: ReceiptsLine } {
+  const r = agent.status().receipts;
+  return r === undefined || view === undefined ? {} : { receipts: receiptsLine(r, view) };
+}
+
+function summary(
+  view: LiveView,
+  sim: Simulator,
+  pipelineStats: readonly PipelineStats[],
+  faultsInjected: number,
+  receipts: ReceiptsLine | undefined,
+): string {
   const s = view.state;
   const rejected = [...s.rejected].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const machines = [...new Set(s.detections.map((d) => d.machine))].sort().join(', ') || 'none';
-  const pipelines = agent
-    .status()
-    .pipelines.map((p) => `${p.id} ${p.results} results`)
-    .join(', ');
+  const pipelines = pipelineStats.map((p) => `${p.id} ${p.results} results`).join(', ');
   return [
     `fieldmesh demo: ${sim.elapsedS().toFixed(1)} s, ${sim.stats().published} readings published`,
     `results ${s.results} (${pipelines}), anomalous windows ${s.anomalies}`,
     `faults injected ${faultsInjected}, detections ${s.detections.length} on: ${machines}`,
     `rejected readings: ${rejected}`,
+    ...(receipts ? [formatReceipts(receipts)] : []),
   ].join('\n');
 }
 

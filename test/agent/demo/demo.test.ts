@@ -20,6 +20,11 @@ describe('fieldmesh demo (npm start)', () => {
     expect(detections).toBeGreaterThanOrEqual(1);
     expect(summary).toMatch(/on: .*press-1/);
     expect(summary).toMatch(/rejected readings: .*(malformed_payload|non_finite)/);
+    // Receipts went to the demo's settlement service, were acknowledged and credited.
+    const receipts = /receipts made (\d+)\s+acknowledged (\d+).*credited (\d+)/.exec(summary);
+    expect(Number(receipts?.[1])).toBeGreaterThan(0);
+    expect(Number(receipts?.[2])).toBeGreaterThan(0);
+    expect(Number(receipts?.[3])).toBeGreaterThan(0);
     // The periodic frames of the live view show machines, scores and the injected fault.
     expect(run.stdout).toContain('press-1');
     expect(run.stdout).toContain('vibration:growth');
