@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type CborValue, decodeCbor, encodeCbor } from './cbor.js';
 import { FieldmeshError } from './errors.js';
 
@@ -128,5 +128,5 @@ export function decodeReceipt(body: Uint8Array): Receipt {
 
 /** The receipt id: sha256 of the exact body bytes (never of a re-encoding). */
 export function receiptId(body: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(body).digest());
+  return new Uint8Array(hash('sha256', body, 'buffer'));
 }

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encodeSignedAck } from '../../protocol/ack.js';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../protocol/identity.js';
-import { decodeReceipt } from '../../protocol/receipt.js';
 import { decodeReveal, encodeChallenges, RevealError } from '../../protocol/reveal.js';
 import { checkReveal } from '../spotcheck/check.js';
 import { rewardProof } from '../store/ledger-epochs.js';
@@ -126,7 +125,7 @@ export async function postReveal(
     sendError(res, 404, 'no_open_challenge', `receipt ${hex(reveal.receiptId)} ${why}`);
     return;
   }
-  const verdict = await checkReveal(decodeReceipt(challenge.body), reveal, ctx.registry, ctx.init.tolerance);
+  const verdict = await checkReveal(challenge.receipt, reveal, ctx.registry, ctx.init.tolerance);
   const reason = verdict.ok ? undefined : verdict.reason;
   await resolveChallenge(
     ctx.db,

@@ -95,11 +95,13 @@ async function insertReceipts(
     valid.map((v) => f(v as ReceiptVerdict & { receipt: NonNullable<ReceiptVerdict['receipt']> }));
   await tx.query(
     `INSERT INTO fm_receipts (id, provider, pipeline, sequence, batch_id, model, start_time_ms,
-       compute_time_us, sample_count, credit, body)
-     SELECT id, $2, pipeline, sequence, $3, model, start_time_ms, compute_time_us, sample_count, credit, body
+       compute_time_us, sample_count, credit, consumer, input_digest, output_digest)
+     SELECT id, $2, pipeline, sequence, $3, model, start_time_ms, compute_time_us, sample_count, credit,
+       consumer, input_digest, output_digest
      FROM unnest($1::bytea[], $4::text[], $5::int8[], $6::bytea[], $7::int8[], $8::int8[], $9::int8[],
-       $10::int8[], $11::bytea[])
-       AS t(id, pipeline, sequence, model, start_time_ms, compute_time_us, sample_count, credit, body)`,
+       $10::int8[], $11::bytea[], $12::bytea[], $13::bytea[])
+       AS t(id, pipeline, sequence, model, start_time_ms, compute_time_us, sample_count, credit,
+         consumer, input_digest, output_digest)`,
     [
       col((v) => Buffer.from(v.id)),
       provider,
@@ -111,7 +113,9 @@ async function insertReceipts(
       col((v) => v.receipt.computeTimeUs),
       col((v) => v.receipt.sampleCount),
       col((v) => creditOf(v)),
-      col((v) => Buffer.from(v.body)),
+      col((v) => Buffer.from(v.receipt.consumerKey)),
+      col((v) => Buffer.from(v.receipt.inputDigest)),
+      col((v) => Buffer.from(v.receipt.outputDigest)),
     ],
   );
 }

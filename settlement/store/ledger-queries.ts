@@ -1,3 +1,4 @@
+import { encodeReceipt, RECEIPT_VERSION, type Receipt, receiptId } from '../../protocol/receipt.js';
 import type { Sql, SqlDb } from './db.js';
 
 /** Reads and small writes of the ledger that are not ingestion or epoch closing. */
@@ -50,16 +51,51 @@ export interface ChallengeRow {
   readonly state: string;
   readonly deadlineMs: number;
   readonly batchId: number;
-  readonly body: Uint8Array;
+  readonly receipt: Receipt;
 }
 
-export async function findChallenge(db: Sql, receiptId: Uint8Array): Promise<ChallengeRow | undefined> {
-  const [row] = await db.query<{ state: string; deadline_ms: number; batch_id: number; body: Uint8Array }>(
-    `SELECT c.state, c.deadline_ms, c.batch_id, r.body FROM fm_challenges c
-     JOIN fm_receipts r ON r.id = c.receipt_id WHERE c.receipt_id = $1`,
-    [Buffer.from(receiptId)],
+interface ReceiptRow {
+  state: string;
+  deadline_ms: number;
+  batch_id: number;
+  provider: Uint8Array;
+  consumer: Uint8Array;
+  pipeline: string;
+  sequence: number;
+  model: Uint8Array;
+  input_digest: Uint8Array;
+  output_digest: Uint8Array;
+  start_time_ms: number;
+  compute_time_us: number;
+  sample_count: number;
+}
+
+/** The challenge on a receipt, with the receipt rebuilt from its row (and checked against its id). */
+export async function findChallenge(db: Sql, id: Uint8Array): Promise<ChallengeRow | undefined> {
+  const [row] = await db.query<ReceiptRow>(
+    `SELECT c.state, c.deadline_ms, c.batch_id, r.provider, r.consumer, r.pipeline, r.sequence, r.model,
+       r.input_digest, r.output_digest, r.start_time_ms, r.compute_time_us, r.sample_count
+     FROM fm_challenges c JOIN fm_receipts r ON r.id = c.receipt_id WHERE c.receipt_id = $1`,
+    [Buffer.from(id)],
   );
-  return row && { state: row.state, deadlineMs: row.deadline_ms, batchId: row.batch_id, body: row.body };
+  if (row === undefined) return undefined;
+  const receipt: Receipt = {
+    version: RECEIPT_VERSION,
+    providerKey: row.provider,
+    consumerKey: row.consumer,
+    pipelineId: row.pipeline,
+    sequence: row.sequence,
+    modelSha256: row.model,
+    inputDigest: row.input_digest,
+    outputDigest: row.output_digest,
+    startTimeMs: row.start_time_ms,
+    computeTimeUs: row.compute_time_us,
+    sampleCount: row.sample_count,
+  };
+  if (Buffer.compare(receiptId(encodeReceipt(receipt)), id) !== 0) {
+    throw new Error(`ledger row for receipt ${Buffer.from(id).toString('hex')} does not rebuild its body`);
+  }
+  return { state: row.state, deadlineMs: row.deadline_ms, batchId: row.batch_id, receipt };
 }
 
 /**

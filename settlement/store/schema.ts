@@ -5,6 +5,10 @@ import type { SqlDb } from './db.js';
  * embedded default and a real server run the very same statements. Keys and ids are raw
  * bytea (32 bytes); times are Unix epoch milliseconds; credits are whole units.
  *
+ * A receipt row holds every field of the body, not the body bytes: the encoding is canonical,
+ * so the body (and its id) is rebuilt exactly when a spot check needs it, and rows stay small
+ * enough for the ingestion rate the service aims at.
+ *
  * A receipt row exists only for a receipt judged `valid`: its primary key is the dedup rule
  * (receipt id, never signature bytes) and the unique slot is the equivocation rule
  * (provider, pipeline, sequence). A batch's credit is the sum of its valid receipts' credit,
@@ -50,7 +54,9 @@ CREATE TABLE IF NOT EXISTS fm_receipts (
   compute_time_us bigint NOT NULL,
   sample_count    bigint NOT NULL,
   credit          bigint NOT NULL,
-  body            bytea NOT NULL,
+  consumer        bytea NOT NULL,
+  input_digest    bytea NOT NULL,
+  output_digest   bytea NOT NULL,
   UNIQUE (provider, pipeline, sequence)
 );
 CREATE INDEX IF NOT EXISTS fm_receipts_batch ON fm_receipts (batch_id);

@@ -140,6 +140,13 @@ function checkBatch(sub: Submission, header: BatchHeader, ctx: SubmissionLimits,
   return undefined;
 }
 
+function verdict(d: Decoded, status: ReceiptStatus, detail?: string): ReceiptVerdict {
+  const v = { id: d.id, body: d.body, idHex: d.idHex, status };
+  const withReceipt = d.receipt === undefined ? v : { ...v, receipt: d.receipt };
+  return detail === undefined ? withReceipt : { ...withReceipt, detail };
+}
+
+// Hot: runs for every receipt of every batch. Detail sentences are built only for refusals.
 function judge(
   d: Decoded,
   provider: string,
@@ -147,48 +154,39 @@ function judge(
   batchIds: Set<string>,
   batchSlots: Map<string, string>,
 ): ReceiptVerdict {
-  const base = { id: d.id, body: d.body, idHex: d.idHex };
-  if (d.receipt === undefined) return { ...base, status: 'malformed', detail: d.error ?? 'does not decode' };
   const r = d.receipt;
-  const withReceipt = { ...base, receipt: r };
-  const firstInBatch = !batchIds.has(d.idHex);
+  if (r === undefined) return verdict(d, 'malformed', d.error ?? 'does not decode');
+  if (batchIds.has(d.idHex)) return verdict(d, 'duplicate', 'appears earlier in this batch');
   batchIds.add(d.idHex);
-  const slotKey = `${r.pipelineId}\u0000${r.sequence}`;
   const storedSlot = ctx.seenSlot(provider, r.pipelineId, r.sequence);
-  if (!firstInBatch) return { ...withReceipt, status: 'duplicate', detail: 'appears earlier in this batch' };
-  if (ctx.known(d.idHex) !== undefined || storedSlot === d.idHex) {
-    return { ...withReceipt, status: 'duplicate', detail: 'already received' };
-  }
-  const slot = `pipeline ${JSON.stringify(r.pipelineId)} sequence ${r.sequence}`;
+  if (storedSlot === d.idHex || ctx.known(d.idHex) !== undefined)
+    return verdict(d, 'duplicate', 'already received');
+  const slot = () => `pipeline ${JSON.stringify(r.pipelineId)} sequence ${r.sequence}`;
   if (storedSlot !== undefined) {
-    return { ...withReceipt, status: 'equivocation', detail: `${slot} already holds receipt ${storedSlot}` };
+    return verdict(d, 'equivocation', `${slot()} already holds receipt ${storedSlot}`);
   }
+  const slotKey = `${r.pipelineId}\u0000${r.sequence}`;
   const inBatch = batchSlots.get(slotKey);
-  if (inBatch !== undefined) {
-    return {
-      ...withReceipt,
-      status: 'equivocation',
-      detail: `${slot} also holds receipt ${inBatch} in this batch`,
-    };
-  }
+  if (inBatch !== undefined)
+    return verdict(d, 'equivocation', `${slot()} also holds receipt ${inBatch} in this batch`);
   batchSlots.set(slotKey, d.idHex);
   const earliest = ctx.nowMs - ctx.maxPastMs;
   const latest = ctx.nowMs + ctx.maxFutureMs;
   if (r.startTimeMs < earliest || r.startTimeMs > latest) {
-    return {
-      ...withReceipt,
-      status: 'outside_time_window',
-      detail: `startTimeMs ${r.startTimeMs} is outside [${earliest}, ${latest}]`,
-    };
+    return verdict(
+      d,
+      'outside_time_window',
+      `startTimeMs ${r.startTimeMs} is outside [${earliest}, ${latest}]`,
+    );
   }
   if (ctx.modelKnown !== undefined && !ctx.modelKnown(hex(r.modelSha256))) {
-    return {
-      ...withReceipt,
-      status: 'unknown_model',
-      detail: `model ${hex(r.modelSha256)} is not registered with the settlement service`,
-    };
+    return verdict(
+      d,
+      'unknown_model',
+      `model ${hex(r.modelSha256)} is not registered with the settlement service`,
+    );
   }
-  return { ...withReceipt, status: 'valid' };
+  return verdict(d, 'valid');
 }
 
 /**
