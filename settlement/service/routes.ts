@@ -164,6 +164,7 @@ export async function getEpoch(ctx: ServiceContext, which: string, res: ServerRe
     openedAtMs: e.openedAtMs,
     closedAtMs: e.closedAtMs,
     seed: h(e.seed),
+    seedCommitment: h(e.seedCommitment),
     rewardRoot: h(e.rewardRoot),
     leafCount: e.leafCount,
     statement: h(e.statement),

@@ -217,7 +217,7 @@ class Settlement implements SettlementService {
     // One close at a time; a tick that finds one running waits for it.
     this.closing ??= closeEpoch(db, {
       nowMs: this.now(),
-      seed: newSeed(),
+      nextSeed: newSeed(),
       fractionPpm: this.init.spotCheckPpm,
       revealWindowMs: this.init.revealWindowMs,
       sign: (statement) => signNode(EPOCH_DOMAIN_TAG, statement, this.identity.secretKey),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { encodeCbor } from '../../protocol/cbor.js';
 import { inclusionProof, merkleRoot } from '../../protocol/merkle.js';
 import { PPM, SPOTCHECK_DOMAIN, selectionThreshold } from '../spotcheck/select.js';
@@ -6,22 +7,26 @@ import type { Sql, SqlDb } from './db.js';
 /**
  * Closing an epoch (DESIGN.md "Wire protocol"; docs/protocol.md §11):
  *
- *   1. A fresh seed, drawn now — after every receipt of the epoch was made — picks the
- *      receipts to spot-check: sha256("fieldmesh/spotcheck/v1" ‖ 0x00 ‖ seed ‖ receipt id),
+ *   1. The epoch's seed — drawn when the epoch opened and kept secret, with only its sha256
+ *      published, so no provider knew it while making receipts and the service cannot have
+ *      picked it after seeing them — picks the receipts to spot-check:
+ *      sha256("fieldmesh/spotcheck/v1" ‖ 0x00 ‖ seed ‖ receipt id),
  *      first 8 bytes big-endian, below fraction × 2^64. A batch with a picked receipt waits
  *      for its reveals; a batch without one is credited at once.
  *   2. Challenges past their deadline become `missed`; a challenged batch with a failed or
  *      missed challenge is void, one whose challenges all passed is credited.
  *   3. The reward tree: one leaf per provider, CBOR [providerKey, cumulative credit], sorted
- *      by key bytes, RFC 6962 hashing; its root and the seed go into a statement the
- *      service signs.
+ *      by key bytes, RFC 6962 hashing. The service signs the statement
+ *      [epoch, openedAtMs, closedAtMs, rewardRoot, leafCount, seed, nextSeedCommitment],
+ *      revealing this epoch's seed and committing to the next one's.
  */
 export const EPOCH_DOMAIN_TAG = 'fieldmesh/epoch/v1';
 const EPOCH_LOCK = 7310002;
 
 export interface CloseEpochInit {
   readonly nowMs: number;
-  readonly seed: Uint8Array;
+  /** The seed of the epoch this close opens; only its sha256 is published until that epoch closes. */
+  readonly nextSeed: Uint8Array;
   readonly fractionPpm: number;
   readonly revealWindowMs: number;
   readonly sign: (statement: Uint8Array) => Uint8Array;
@@ -32,6 +37,7 @@ export interface ClosedEpoch {
   readonly openedAtMs: number;
   readonly closedAtMs: number;
   readonly seed: Uint8Array;
+  readonly nextSeedCommitment: Uint8Array;
   readonly rewardRoot: Uint8Array;
   readonly leafCount: number;
   readonly statement: Uint8Array;
@@ -39,6 +45,11 @@ export interface ClosedEpoch {
   readonly challenged: number;
   readonly credited: number;
   readonly voided: number;
+}
+
+/** What an epoch publishes while open: sha256 of its secret seed. */
+export function seedCommitment(seed: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(seed).digest());
 }
 
 /** The leaf data of one provider in the reward tree. */
@@ -65,12 +76,14 @@ function selectionPrefix(seed: Uint8Array): Buffer {
 export async function closeEpoch(db: SqlDb, init: CloseEpochInit): Promise<ClosedEpoch> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [EPOCH_LOCK]);
-    const [open] = await tx.query<{ epoch: number; opened_at_ms: number }>(
-      'SELECT epoch, opened_at_ms FROM fm_epochs WHERE closed_at_ms IS NULL ORDER BY epoch LIMIT 1',
+    const [open] = await tx.query<{ epoch: number; opened_at_ms: number; seed: Uint8Array | null }>(
+      'SELECT epoch, opened_at_ms, seed FROM fm_epochs WHERE closed_at_ms IS NULL ORDER BY epoch LIMIT 1',
     );
-    if (open === undefined)
-      throw new Error('settlement ledger has no open epoch; the schema was not migrated');
-    const challenged = await challengeNewBatches(tx, open.epoch, init);
+    if (open?.seed == null)
+      throw new Error('settlement ledger has no open epoch with a seed; the schema was not migrated');
+    const seed = open.seed;
+    const nextSeedCommitment = seedCommitment(init.nextSeed);
+    const challenged = await challengeNewBatches(tx, open.epoch, seed, init);
     const { credited, voided } = await settleBatches(tx, open.epoch, init.nowMs);
     const tree = await writeRewardTree(tx, open.epoch);
     const statement = encodeCbor([
@@ -79,31 +92,32 @@ export async function closeEpoch(db: SqlDb, init: CloseEpochInit): Promise<Close
       init.nowMs,
       tree.root,
       tree.leafCount,
-      init.seed,
+      seed,
+      nextSeedCommitment,
     ]);
     const signature = init.sign(statement);
     await tx.query(
-      `UPDATE fm_epochs SET closed_at_ms = $2, seed = $3, reward_root = $4, leaf_count = $5, statement = $6,
-         signature = $7 WHERE epoch = $1`,
+      `UPDATE fm_epochs SET closed_at_ms = $2, reward_root = $3, leaf_count = $4, statement = $5,
+         signature = $6 WHERE epoch = $1`,
       [
         open.epoch,
         init.nowMs,
-        Buffer.from(init.seed),
         Buffer.from(tree.root),
         tree.leafCount,
         Buffer.from(statement),
         Buffer.from(signature),
       ],
     );
-    await tx.query('INSERT INTO fm_epochs (epoch, opened_at_ms) VALUES ($1, $2)', [
-      open.epoch + 1,
-      init.nowMs,
-    ]);
+    await tx.query(
+      'INSERT INTO fm_epochs (epoch, opened_at_ms, seed, seed_commitment) VALUES ($1, $2, $3, $4)',
+      [open.epoch + 1, init.nowMs, Buffer.from(init.nextSeed), Buffer.from(nextSeedCommitment)],
+    );
     return {
       epoch: open.epoch,
       openedAtMs: open.opened_at_ms,
       closedAtMs: init.nowMs,
-      seed: init.seed,
+      seed,
+      nextSeedCommitment,
       rewardRoot: tree.root,
       leafCount: tree.leafCount,
       statement,
@@ -116,7 +130,12 @@ export async function closeEpoch(db: SqlDb, init: CloseEpochInit): Promise<Close
 }
 
 /** Step 1: picks receipts of batches not yet looked at; returns how many were challenged. */
-async function challengeNewBatches(tx: Sql, epoch: number, init: CloseEpochInit): Promise<number> {
+async function challengeNewBatches(
+  tx: Sql,
+  epoch: number,
+  seed: Uint8Array,
+  init: CloseEpochInit,
+): Promise<number> {
   const threshold = thresholdBytes(init.fractionPpm);
   const picked =
     init.fractionPpm <= 0
@@ -129,7 +148,7 @@ async function challengeNewBatches(tx: Sql, epoch: number, init: CloseEpochInit)
              AND ($4::bytea IS NULL OR substr(sha256($3::bytea || r.id), 1, 8) < $4::bytea)
            ON CONFLICT (receipt_id) DO NOTHING
            RETURNING receipt_id AS id`,
-          [epoch, init.nowMs + init.revealWindowMs, selectionPrefix(init.seed), threshold],
+          [epoch, init.nowMs + init.revealWindowMs, selectionPrefix(seed), threshold],
         );
   await tx.query(
     `UPDATE fm_batches b SET state = 'challenged'

@@ -173,7 +173,9 @@ export interface EpochRow {
   readonly epoch: number;
   readonly openedAtMs: number;
   readonly closedAtMs: number | null;
+  /** Revealed once the epoch has closed; null while it is open. */
   readonly seed: Uint8Array | null;
+  readonly seedCommitment: Uint8Array | null;
   readonly rewardRoot: Uint8Array | null;
   readonly leafCount: number | null;
   readonly statement: Uint8Array | null;
@@ -194,7 +196,8 @@ export async function epochInfo(db: Sql, which: number | 'latest'): Promise<Epoc
     epoch: r.epoch as number,
     openedAtMs: r.opened_at_ms as number,
     closedAtMs: (r.closed_at_ms as number | null) ?? null,
-    seed: (r.seed as Uint8Array | null) ?? null,
+    seed: r.closed_at_ms == null ? null : ((r.seed as Uint8Array | null) ?? null),
+    seedCommitment: (r.seed_commitment as Uint8Array | null) ?? null,
     rewardRoot: (r.reward_root as Uint8Array | null) ?? null,
     leafCount: (r.leaf_count as number | null) ?? null,
     statement: (r.statement as Uint8Array | null) ?? null,

@@ -1,4 +1,6 @@
+import { newSeed } from '../spotcheck/select.js';
 import type { SqlDb } from './db.js';
+import { seedCommitment } from './ledger-epochs.js';
 
 /**
  * The settlement ledger's tables. Plain SQL that PostgreSQL 15 and PGlite both take, so the
@@ -91,7 +93,8 @@ CREATE TABLE IF NOT EXISTS fm_epochs (
   epoch        bigint PRIMARY KEY,
   opened_at_ms bigint NOT NULL,
   closed_at_ms bigint,
-  seed         bytea,
+  seed            bytea,
+  seed_commitment bytea,
   reward_root  bytea,
   leaf_count   integer,
   statement    bytea,
@@ -119,10 +122,11 @@ export async function migrate(db: SqlDb, nowMs: number): Promise<void> {
       `INSERT INTO fm_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING`,
       [String(SCHEMA_VERSION)],
     );
+    const seed = newSeed();
     await tx.query(
-      `INSERT INTO fm_epochs (epoch, opened_at_ms) SELECT 1, $1
+      `INSERT INTO fm_epochs (epoch, opened_at_ms, seed, seed_commitment) SELECT 1, $1, $2, $3
        WHERE NOT EXISTS (SELECT 1 FROM fm_epochs)`,
-      [nowMs],
+      [nowMs, Buffer.from(seed), Buffer.from(seedCommitment(seed))],
     );
   });
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAckResponse } from '../../../agent/receipts/sender.js';
 import { decodeAck } from '../../../protocol/ack.js';
@@ -115,6 +116,9 @@ describe('settlement service over HTTP', () => {
   });
 
   it('closes an epoch into a signed statement and serves inclusion proofs anyone can check', async () => {
+    const open = await getJson(`${s.url}/v1/epochs/1`);
+    expect(open).toMatchObject({ epoch: 1, closedAtMs: null, seed: null });
+    expect(open.seedCommitment).toMatch(/^[0-9a-f]{64}$/);
     const closed = await s.service.closeEpoch();
     const epoch = await getJson(`${s.url}/v1/epochs/latest`);
     expect(epoch.epoch).toBe(closed.epoch);
@@ -127,6 +131,10 @@ describe('settlement service over HTTP', () => {
         key,
       ),
     ).toBe(true);
+    // The seed revealed at the close is the one committed to while the receipts arrived.
+    expect(createHash('sha256').update(Buffer.from(epoch.seed, 'hex')).digest('hex')).toBe(
+      open.seedCommitment,
+    );
     expect((decodeCbor(Buffer.from(epoch.statement, 'hex')) as unknown[])[3]).toEqual(
       Buffer.from(epoch.rewardRoot, 'hex'),
     );

@@ -10,6 +10,7 @@ import {
   EPOCH_DOMAIN_TAG,
   rewardLeaf,
   rewardProof,
+  seedCommitment,
 } from '../../../settlement/store/ledger-epochs.js';
 import {
   findChallenge,
@@ -51,7 +52,7 @@ describe.each(STORE_KINDS)('settlement ledger on the %s store', (kind) => {
   const close = (fractionPpm = 0, nowMs = NOW + 1000) =>
     closeEpoch(db, {
       nowMs,
-      seed: new Uint8Array(32).fill(4),
+      nextSeed: new Uint8Array(32).fill(4),
       fractionPpm,
       revealWindowMs: 60_000,
       sign: (s) => signNode(EPOCH_DOMAIN_TAG, s, service.secretKey),
@@ -126,7 +127,20 @@ describe.each(STORE_KINDS)('settlement ledger on the %s store', (kind) => {
     const e1 = await close();
     expect(e1).toMatchObject({ epoch: 1, leafCount: 2, challenged: 0 });
     expect(verifyNode(EPOCH_DOMAIN_TAG, e1.statement, e1.signature, service.publicKey)).toBe(true);
-    expect(decodeCbor(e1.statement)).toEqual([1, NOW, NOW + 1000, e1.rewardRoot, 2, e1.seed]);
+    expect(decodeCbor(e1.statement)).toEqual([
+      1,
+      NOW,
+      NOW + 1000,
+      e1.rewardRoot,
+      2,
+      e1.seed,
+      e1.nextSeedCommitment,
+    ]);
+    // Epoch 1's seed was committed when it opened; epoch 2's is the one this close committed to.
+    const [first] = await db.query<{ seed_commitment: Uint8Array }>(
+      'SELECT seed_commitment FROM fm_epochs WHERE epoch = 1',
+    );
+    expect(first?.seed_commitment).toEqual(seedCommitment(e1.seed));
     await ingestSubmission(submissionOf(provider, bodies(4, 2), 1), init, components());
     await close(0, NOW + 2000);
     const proof = await rewardProof(db, 2, provider.publicKey);
