@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SignedAck } from '../../protocol/ack.js';
+import type { AckEntry, ReceiptStatus, SignedAck } from '../../protocol/ack.js';
 import { type CborValue, decodeCbor, encodeCbor } from '../../protocol/cbor.js';
 import {
   type BackoffPolicy,
@@ -65,9 +65,7 @@ const MAX_QUOTED_BODY = 1_000;
 const PUBLIC_KEY_LENGTH = 32;
 
 /** The HTTP body of a 200 answer: the CBOR array [ackBytes, signature] (docs/protocol.md §8.2). */
-export function encodeAckResponse(signed: SignedAck): Uint8Array {
-  return encodeCbor([signed.ackBytes, signed.signature]);
-}
+export const encodeAckResponse: (signed: SignedAck) => Uint8Array = encodeSignedAck;
 
 /** Decodes a 200 answer body; throws a plain Error naming what is wrong. */
 export function decodeAckResponse(bytes: Uint8Array): SignedAck {
@@ -151,12 +149,34 @@ class HttpSettlementSender implements SettlementSender {
     } catch (err) {
       throw this.ackRejected(batch, (err as Error).message, err);
     }
+    let acked: { removed: number; statuses: readonly AckEntry[] };
     try {
-      const { removed } = await this.components.outbox.acknowledge(signed, this.init.servicePublicKey);
-      return { sent: true, removed };
+      acked = await this.components.outbox.acknowledge(signed, this.init.servicePublicKey);
     } catch (err) {
       throw this.ackRejected(batch, (err as Error).message, err);
     }
+    this.reportUncredited(batch, acked.statuses);
+    return { sent: true, removed: acked.removed };
+  }
+
+  /**
+   * The ack removes every receipt it answers, credited or not. A receipt refused for good
+   * (unknown_model, outside_time_window, equivocation, malformed) earns nothing and is gone
+   * from the outbox, so the operator must hear of it; duplicate is a routine re-send.
+   */
+  private reportUncredited(batch: OutboxBatch, statuses: readonly AckEntry[]): void {
+    const refused: Partial<Record<ReceiptStatus, number>> = {};
+    let any = false;
+    for (const { status } of statuses) {
+      if (status === 'valid' || status === 'duplicate') continue;
+      refused[status] = (refused[status] ?? 0) + 1;
+      any = true;
+    }
+    if (!any) return;
+    this.log.warn(
+      { url: this.init.url, batchSequence: batch.batchSequence, refused },
+      'settlement acknowledged receipts without crediting them (unknown_model: register the model with the service; outside_time_window: check the clock)',
+    );
   }
 
   async drain(): Promise<void> {

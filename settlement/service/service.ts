@@ -93,12 +93,15 @@ class Settlement implements SettlementService {
     await this.registerNodes(this.db);
     this.ctx = this.context(this.db, registry.registry, registry.credit);
     await this.listen(this.ctx);
-    this.timer = setInterval(() => {
-      this.closeEpoch().catch((err: Error) =>
-        this.log.error({ err: err.message }, 'epoch close failed; retrying at the next tick'),
-      );
-    }, this.init.epochMs);
-    this.timer.unref();
+    // Replicas sharing one PostgreSQL run with epochMs 0: exactly one of them closes epochs.
+    if (this.init.epochMs > 0) {
+      this.timer = setInterval(() => {
+        this.closeEpoch().catch((err: Error) =>
+          this.log.error({ err: err.message }, 'epoch close failed; retrying at the next tick'),
+        );
+      }, this.init.epochMs);
+      this.timer.unref();
+    }
     this.log.info(
       {
         url: this.address,

@@ -23,7 +23,8 @@ Options:
                            repeat for more models. Receipts for unregistered models are not credited
   --register NODE          only accept batches from registered nodes, and register NODE (PeerId);
                            repeat for more nodes
-  --epoch-s N              seconds between epoch closes (default 60)
+  --epoch-s N              seconds between epoch closes (default 60); 0 on every replica but
+                           one when several share a PostgreSQL database
   --spot-check-percent P   share of receipts spot-checked per epoch (default 1)
   --reveal-window-s N      seconds a node has to reveal a challenged receipt (default 600)
   --log-level LEVEL        fatal, error, warn, info, debug, trace (default info)
@@ -73,7 +74,7 @@ export async function settlementCommand(argv: string[]): Promise<number> {
     ...d,
     host: values.host ?? d.host,
     port: intOption(cmd, 'port', values.port, 0, 65535) ?? d.port,
-    epochMs: (intOption(cmd, 'epoch-s', values['epoch-s'], 1, 86_400 * 30) ?? d.epochMs / 1000) * 1000,
+    epochMs: (intOption(cmd, 'epoch-s', values['epoch-s'], 0, 86_400 * 30) ?? d.epochMs / 1000) * 1000,
     spotCheckPpm: percent === undefined ? d.spotCheckPpm : Math.round(percent * 10_000),
     revealWindowMs:
       (intOption(cmd, 'reveal-window-s', values['reveal-window-s'], 1, 86_400 * 7) ??
