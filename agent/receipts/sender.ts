@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { AckEntry, ReceiptStatus, SignedAck } from '../../protocol/ack.js';
-import { type CborValue, decodeCbor, encodeCbor } from '../../protocol/cbor.js';
+import { type AckEntry, encodeSignedAck, type ReceiptStatus, type SignedAck } from '../../protocol/ack.js';
+import { type CborValue, decodeCbor } from '../../protocol/cbor.js';
 import {
   type BackoffPolicy,
   backoffPolicyProblem,

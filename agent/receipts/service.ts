@@ -189,11 +189,9 @@ class SettlementReceipts implements ReceiptService {
   private pollChallenges(): void {
     if (this.polling) return;
     this.polling = true;
+    // The responder itself logs what it answered ('spot-check challenges answered').
     this.challenges
       .pollOnce()
-      .then((result) => {
-        if (result.challenged > 0) this.log.info(result, 'spot-check challenges answered');
-      })
       .catch((err: unknown) => this.log.warn({ err }, 'challenge poll failed; trying again later'))
       .finally(() => {
         this.polling = false;
