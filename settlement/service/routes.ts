@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encodeSignedAck } from '../../protocol/ack.js';
+import { decodeBatchHeader } from '../../protocol/batch.js';
 import { peerIdFromPublicKey, publicKeyFromPeerId } from '../../protocol/identity.js';
 import { decodeReveal, encodeChallenges, RevealError } from '../../protocol/reveal.js';
+import { decodeSubmission } from '../../protocol/submission.js';
 import { checkReveal } from '../spotcheck/check.js';
 import { rewardProof } from '../store/ledger-epochs.js';
 import {
@@ -69,7 +71,27 @@ export async function postBatch(
   await ingestAndAnswer(ctx, body, res);
 }
 
+/** The signer named in a submission's header, read without verifying anything; undefined if unreadable. */
+function claimedProvider(body: Uint8Array): string | undefined {
+  try {
+    return hex(decodeBatchHeader(decodeSubmission(body).headerBytes).providerKey);
+  } catch {
+    return undefined;
+  }
+}
+
 async function ingestAndAnswer(ctx: ServiceContext, body: Uint8Array, res: ServerResponse): Promise<void> {
+  // The node's budget is checked before any work, but only batches whose signature verified
+  // are charged to it: a stranger naming someone else's key cannot use up that node's rate.
+  const claimed = claimedProvider(body);
+  const wait = claimed === undefined ? 0 : ctx.nodeLimiter.waitMs(claimed);
+  if (wait > 0) {
+    ctx.count('rate_limited');
+    sendError(res, 429, 'rate_limited', `node ${claimed} is sending batches too fast; retry in ${wait} ms`, {
+      'retry-after': String(Math.ceil(wait / 1000)),
+    });
+    return;
+  }
   const outcome = await ingestSubmission(body, ctx.ingestInit, ctx.ingestComponents);
   if (!outcome.ok) {
     ctx.count(outcome.status);
@@ -80,13 +102,10 @@ async function ingestAndAnswer(ctx: ServiceContext, body: Uint8Array, res: Serve
     sendError(res, REJECTION_HTTP[outcome.status] ?? 400, outcome.status, outcome.detail);
     return;
   }
-  const wait = ctx.nodeLimiter.waitMs(outcome.provider);
   ctx.nodeLimiter.charge(outcome.provider);
   for (const v of outcome.verdicts) ctx.count(v.status);
   ctx.count('batches');
-  // The batch is stored either way; a node past its rate is told to slow down on the next one.
-  const headers = wait > 0 ? { 'retry-after': String(Math.ceil(wait / 1000)) } : {};
-  res.writeHead(200, { 'content-type': 'application/cbor', ...headers });
+  res.writeHead(200, { 'content-type': 'application/cbor' });
   res.end(encodeSignedAck(outcome.ack));
 }
 

@@ -218,4 +218,29 @@ describe('rate limits', () => {
       await s.close();
     }
   });
+
+  it('limits each node by its verified batches; forged batches in its name do not use up its rate', async () => {
+    const s = await startTestSettlement({ init: { ratePerNode: { burst: 2, perSecond: 0.2 } } });
+    try {
+      const node = testIdentity(7);
+      const body = (seq: number) =>
+        receiptBody({ provider: node, consumer: node }, seq, { startTimeMs: Date.now() });
+      const good = (seq: number) => submissionOf(node, [body(seq)], seq);
+      const forged = encodeSubmission({
+        ...decodeSubmission(good(100)),
+        signature: new Uint8Array(64).fill(3),
+      });
+      for (let i = 0; i < 3; i++) expect((await post(s.url, forged)).status).toBe(401);
+      expect((await post(s.url, good(1))).status).toBe(200);
+      expect((await post(s.url, good(2))).status).toBe(200);
+      const third = await post(s.url, good(3));
+      expect(third.status).toBe(429);
+      expect(json(third.body).detail).toContain('too fast');
+      const other = testIdentity(8);
+      const otherBody = receiptBody({ provider: other, consumer: other }, 1, { startTimeMs: Date.now() });
+      expect((await post(s.url, submissionOf(other, [otherBody]))).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
 });
