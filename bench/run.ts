@@ -1,10 +1,12 @@
 import { runE2eSuite } from './e2e/suite.js';
 import { formatReport, type SuiteReport, writeReport } from './lib/report.js';
+import { runReceiptsSuite } from './receipts/suite.js';
 import { runSettlementSuite } from './settlement/suite.js';
 
 /** `npm run bench [-- <suite>…] [--quick]`: every suite measures itself beside its baseline. */
 const SUITES: Record<string, (opts: { quick: boolean }) => Promise<SuiteReport>> = {
   e2e: runE2eSuite,
+  receipts: runReceiptsSuite,
   settlement: runSettlementSuite,
 };
 

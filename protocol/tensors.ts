@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /**
  * The tensor bytes a receipt's inputDigest and outputDigest commit to (docs/protocol.md §4.2),
@@ -35,16 +35,44 @@ export function outputOrder(names: Iterable<string>): string[] {
   return [...names].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
 }
 
-/** The concatenated output bytes (see the module comment). */
-export function outputBytes(outputs: Readonly<Record<string, TensorLike>>): Uint8Array {
-  const parts = outputOrder(Object.keys(outputs)).map((name) =>
-    tensorBytes((outputs[name] as TensorLike).data),
-  );
-  return Buffer.concat(parts);
+// A model answers with the same names on every call: the inference path sorts them once.
+let lastNames: readonly string[] = [];
+let lastOrder: readonly string[] = [];
+
+function cachedOrder(names: readonly string[]): readonly string[] {
+  if (names.length !== lastNames.length || names.some((n, i) => n !== lastNames[i])) {
+    lastOrder = outputOrder(names);
+    lastNames = names;
+  }
+  return lastOrder;
 }
 
+/** The concatenated output bytes (see the module comment). */
+export function outputBytes(outputs: Readonly<Record<string, TensorLike>>): Uint8Array {
+  const order = cachedOrder(Object.keys(outputs));
+  if (!LITTLE_ENDIAN) return Buffer.concat(order.map((n) => tensorBytes((outputs[n] as TensorLike).data)));
+  let length = 0;
+  for (const name of order) length += (outputs[name] as TensorLike).data.byteLength;
+  // One copy, no intermediate views; small outputs come from Buffer's pool, not a fresh ArrayBuffer.
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const name of order) {
+    const { data } = outputs[name] as TensorLike;
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    at += data.byteLength;
+  }
+  return out;
+}
+
+// crypto.hash (Node ≥ 20.12) skips the Hash object createHash builds for every digest; the
+// namespace import keeps older Node 20 releases, which lack it, loading this module.
+const oneShot = typeof crypto.hash === 'function';
+
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest());
+  const digest = oneShot
+    ? crypto.hash('sha256', bytes, 'buffer')
+    : crypto.createHash('sha256').update(bytes).digest();
+  return new Uint8Array(digest);
 }
 
 export function inputDigest(input: ArrayBufferView): Uint8Array {
@@ -52,9 +80,9 @@ export function inputDigest(input: ArrayBufferView): Uint8Array {
 }
 
 export function outputDigest(outputs: Readonly<Record<string, TensorLike>>): Uint8Array {
-  const hash = createHash('sha256');
-  for (const name of outputOrder(Object.keys(outputs))) {
-    hash.update(tensorBytes((outputs[name] as TensorLike).data));
+  const h = crypto.createHash('sha256');
+  for (const name of cachedOrder(Object.keys(outputs))) {
+    h.update(tensorBytes((outputs[name] as TensorLike).data));
   }
-  return new Uint8Array(hash.digest());
+  return new Uint8Array(h.digest());
 }

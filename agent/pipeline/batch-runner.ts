@@ -63,9 +63,7 @@ export class BatchRunner {
       if (oldest) this.components.events.dropped(oldest);
     }
     this.queue.push(job);
-    this.running ??= this.drain().finally(() => {
-      this.running = null;
-    });
+    this.running ??= this.drain();
   }
 
   /** Resolves once every queued window has run. */
@@ -74,27 +72,34 @@ export class BatchRunner {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const jobs = this.queue.splice(0, this.init.maxBatch);
-      const { mean, std } = this.init.normalise;
-      jobs.forEach((job, row) => {
-        normaliseInto(
-          job.window.values,
-          mean,
-          std,
-          this.input.subarray(row * this.size, (row + 1) * this.size),
-        );
-      });
-      const input = this.input.subarray(0, jobs.length * this.size);
-      const startTimeMs = Date.now();
-      const started = performance.now();
-      try {
-        const outputs = await this.components.model.run(input, jobs.length);
-        const computeTimeUs = Math.round((performance.now() - started) * 1000);
-        this.components.events.ran(jobs, outputs, { input, startTimeMs, computeTimeUs });
-      } catch (err) {
-        this.components.events.failed(jobs, err as Error);
-      }
+    try {
+      while (this.queue.length > 0) await this.runOnce(this.queue.splice(0, this.init.maxBatch));
+    } finally {
+      // Reset in the same microtask as the loop's last check: a push from a microtask in
+      // between would otherwise find `running` still set and wait for the next push.
+      this.running = null;
+    }
+  }
+
+  private async runOnce(jobs: Job[]): Promise<void> {
+    const { mean, std } = this.init.normalise;
+    jobs.forEach((job, row) => {
+      normaliseInto(
+        job.window.values,
+        mean,
+        std,
+        this.input.subarray(row * this.size, (row + 1) * this.size),
+      );
+    });
+    const input = this.input.subarray(0, jobs.length * this.size);
+    const startTimeMs = Date.now();
+    const started = performance.now();
+    try {
+      const outputs = await this.components.model.run(input, jobs.length);
+      const computeTimeUs = Math.round((performance.now() - started) * 1000);
+      this.components.events.ran(jobs, outputs, { input, startTimeMs, computeTimeUs });
+    } catch (err) {
+      this.components.events.failed(jobs, err as Error);
     }
   }
 }

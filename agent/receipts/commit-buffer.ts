@@ -14,7 +14,6 @@ export interface BufferedReceipt {
 }
 
 const SYNC = { sync: true } as const;
-const utf8 = new TextEncoder();
 
 /**
  * The receipts waiting for the outbox's next group commit, in sequence order, and the one
@@ -62,7 +61,8 @@ export class CommitBuffer {
     let cost = 0;
     for (const e of taken) {
       batch.put(e.key, e.record);
-      batch.put(e.idKey, utf8.encode(e.key));
+      // Receipt keys are ASCII; Buffer.from serves them from its pool, TextEncoder allocates each.
+      batch.put(e.idKey, Buffer.from(e.key, 'latin1'));
       cost += e.cost;
     }
     // Sequences are handed out in buffer order, so the last one is the highest written so far.

@@ -1,4 +1,5 @@
 import { encodeReceipt, type Receipt } from '../../protocol/receipt.js';
+import { encodeReveal, MAX_TENSOR_BYTES } from '../../protocol/reveal.js';
 
 /**
  * encodeReceipt (protocol/receipt.ts) for the inference hot path: the same canonical CBOR
@@ -45,7 +46,7 @@ export function writeReceipt(r: Receipt): Uint8Array {
     uintSize(r.startTimeMs) +
     uintSize(r.computeTimeUs) +
     uintSize(r.sampleCount);
-  const out = new Uint8Array(size);
+  const out = pooled(size);
   let at = 0;
   out[at++] = ARRAY_11;
   at = writeHead(out, at, 0, r.version);
@@ -61,6 +62,34 @@ export function writeReceipt(r: Receipt): Uint8Array {
   at = writeHead(out, at, 0, r.startTimeMs);
   at = writeHead(out, at, 0, r.computeTimeUs);
   writeHead(out, at, 0, r.sampleCount);
+  return out;
+}
+
+const ARRAY_3 = 0x83;
+
+/**
+ * encodeReveal (protocol/reveal.ts) for the inference hot path, where tensor retention keeps
+ * every job's tensors: the same canonical CBOR `[id, input, output]`, written with one copy of
+ * each tensor. What it cannot vouch for goes to encodeReveal, which throws naming the problem.
+ */
+export function writeReveal(receiptId: Uint8Array, input: Uint8Array, output: Uint8Array): Uint8Array {
+  if (
+    !is32(receiptId) ||
+    !(input instanceof Uint8Array) ||
+    !(output instanceof Uint8Array) ||
+    input.length > MAX_TENSOR_BYTES ||
+    output.length > MAX_TENSOR_BYTES
+  ) {
+    return encodeReveal({ receiptId, input, output });
+  }
+  const size = 1 + 2 + KEY + uintSize(input.length) + input.length + uintSize(output.length) + output.length;
+  const out = pooled(size);
+  out[0] = ARRAY_3;
+  let at = writeKey(out, 1, receiptId);
+  at = writeHead(out, at, 2, input.length);
+  out.set(input, at);
+  at = writeHead(out, at + input.length, 2, output.length);
+  out.set(output, at);
   return out;
 }
 
@@ -102,16 +131,33 @@ function writeHead(out: Uint8Array, at: number, major: number, n: number): numbe
     out[at + 2] = n & 0xff;
     return at + 3;
   }
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  // Byte by byte rather than through a DataView, which would be one more object per receipt.
   if (n < 0x1_0000_0000) {
     out[at] = m | 26;
-    view.setUint32(at + 1, n);
+    writeUint32(out, at + 1, n);
     return at + 5;
   }
   out[at] = m | 27;
-  view.setUint32(at + 1, Math.floor(n / 0x1_0000_0000));
-  view.setUint32(at + 5, n >>> 0);
+  writeUint32(out, at + 1, Math.floor(n / 0x1_0000_0000));
+  writeUint32(out, at + 5, n >>> 0);
   return at + 9;
+}
+
+function writeUint32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
+}
+
+/**
+ * `size` bytes for the caller to fill completely: small ones come from Buffer's pool instead
+ * of a fresh ArrayBuffer each (which V8 allocates outside its heap past 64 bytes), handed out as
+ * a plain Uint8Array so that slice() still copies.
+ */
+function pooled(size: number): Uint8Array {
+  const b = Buffer.allocUnsafe(size);
+  return new Uint8Array(b.buffer, b.byteOffset, size);
 }
 
 function writeKey(out: Uint8Array, at: number, bytes: Uint8Array): number {

@@ -1,7 +1,8 @@
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { FieldmeshError } from '../../protocol/errors.js';
-import { decodeReveal, encodeReveal } from '../../protocol/reveal.js';
+import { decodeReveal } from '../../protocol/reveal.js';
+import { writeReveal } from './receipt-writer.js';
 
 /**
  * Keeps the input and output tensor bytes of recent jobs so that a receipt challenged by a
@@ -143,7 +144,7 @@ class LevelTensorRetention implements TensorRetention {
   put(receiptId: Uint8Array, input: Uint8Array, output: Uint8Array): void {
     const value = this.encodeForPut(receiptId, input, output);
     if (value === undefined) return;
-    const idHex = Buffer.from(receiptId).toString('hex');
+    const idHex = hexOf(receiptId);
     const key = timeKey(this.components.now(), this.seq++, idHex, value.length);
     this.unbuffer(idHex);
     const entry = { timeKey: key, value, cost: entryCost(key, idHex, value.length) };
@@ -162,7 +163,7 @@ class LevelTensorRetention implements TensorRetention {
   }
 
   async get(receiptId: Uint8Array): Promise<RetainedTensors | undefined> {
-    const idHex = Buffer.from(receiptId).toString('hex');
+    const idHex = hexOf(receiptId);
     const buffered = this.buffer.get(idHex);
     if (buffered !== undefined) return tensorsOf(buffered.value);
     const db = this.db;
@@ -194,7 +195,7 @@ class LevelTensorRetention implements TensorRetention {
       return undefined;
     }
     try {
-      return encodeReveal({ receiptId, input, output });
+      return writeReveal(receiptId, input, output);
     } catch (err) {
       this.drop('tensors cannot be kept', err);
       return undefined;
@@ -247,11 +248,13 @@ class LevelTensorRetention implements TensorRetention {
   private async writeBuffer(db: Db): Promise<void> {
     if (this.buffer.size === 0) return;
     const written = [...this.buffer.entries()];
-    const ops = written.flatMap(([idHex, e]) => [
-      { type: 'put' as const, key: e.timeKey, value: e.value },
-      { type: 'put' as const, key: indexKey(idHex), value: Buffer.from(e.timeKey, 'utf8') },
-    ]);
-    await db.batch(ops); // not sync: a crash loses at most one interval of tensors
+    // A chained batch: the array form validates and copies every operation on the main thread.
+    const batch = db.batch();
+    for (const [idHex, e] of written) {
+      batch.put(e.timeKey, e.value);
+      batch.put(indexKey(idHex), Buffer.from(e.timeKey, 'latin1'));
+    }
+    await batch.write(); // not sync: a crash loses at most one interval of tensors
     for (const [idHex, e] of written) {
       this.entries++;
       this.bytesUsed += e.cost;
@@ -343,6 +346,11 @@ function parseTimeKey(
   const m = TIME_KEY.exec(key);
   if (m === null) return undefined;
   return { timeMs: Number(m[1]), seq: Number(m[2]), idHex: m[3]!, valueBytes: Number(m[4]) };
+}
+
+/** Hex of the id without copying it first (Buffer.from(Uint8Array) would). */
+function hexOf(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
 
 function indexKey(idHex: string): string {
