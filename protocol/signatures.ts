@@ -1,4 +1,10 @@
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
 import nacl from 'tweetnacl';
 import { FieldmeshError } from './errors.js';
 
@@ -89,9 +95,33 @@ export function sign(domainTag: string, message: Uint8Array, secretKey: Uint8Arr
  */
 export function signNode(domainTag: string, message: Uint8Array, secretKey: Uint8Array): Uint8Array {
   checkSecretKey(secretKey);
-  const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
-  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  let key = privateKeys.get(secretKey);
+  if (key === undefined) {
+    const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
+    key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    privateKeys.set(secretKey, key);
+  }
   return new Uint8Array(nodeSign(null, frameMessage(domainTag, message), key));
+}
+
+// Parsing a key into an OpenSSL object costs about as much as the signature itself; a service
+// signs every ack with one key and sees the same few provider keys again and again.
+const privateKeys = new WeakMap<Uint8Array, KeyObject>();
+const publicKeys = new Map<string, KeyObject>();
+const MAX_CACHED_PUBLIC_KEYS = 4096;
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKey).toString('latin1');
+  let key = publicKeys.get(id);
+  if (key === undefined) {
+    const spki = new Uint8Array(ED25519_SPKI_PREFIX.length + PUBLIC_KEY_LENGTH);
+    spki.set(ED25519_SPKI_PREFIX, 0);
+    spki.set(publicKey, ED25519_SPKI_PREFIX.length);
+    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    if (publicKeys.size >= MAX_CACHED_PUBLIC_KEYS) publicKeys.clear();
+    publicKeys.set(id, key);
+  }
+  return key;
 }
 
 function wellShaped(signature: Uint8Array, publicKey: Uint8Array): boolean {
@@ -111,12 +141,8 @@ export function verifyRaw(message: Uint8Array, signature: Uint8Array, publicKey:
 /** The same rule as verifyRaw, computed by node:crypto (OpenSSL). Never throws. */
 export function verifyRawNode(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (!wellShaped(signature, publicKey)) return false;
-  const spki = new Uint8Array(ED25519_SPKI_PREFIX.length + PUBLIC_KEY_LENGTH);
-  spki.set(ED25519_SPKI_PREFIX, 0);
-  spki.set(publicKey, ED25519_SPKI_PREFIX.length);
   try {
-    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    return nodeVerify(null, message, key, signature);
+    return nodeVerify(null, message, publicKeyObject(publicKey), signature);
   } catch {
     // A 32-byte string that OpenSSL will not accept as a point cannot have signed anything.
     return false;
