@@ -78,6 +78,10 @@ async function openPostgres(url: string): Promise<SqlDb> {
   const typeParser = (oid: number, format?: string) =>
     oid === INT8_OID || oid === NUMERIC_OID ? parseNumber : pg.types.getTypeParser(oid, format as 'text');
   const pool = new pg.Pool({ connectionString: url, max: 4, types: { getTypeParser: typeParser } as never });
+  // An idle connection dropped by the server (a restart, a failover) must not crash the
+  // service: the pool replaces it, and a query caught in between fails with its own error,
+  // which the HTTP layer answers with 503 so agents retry.
+  pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
     client.release();
