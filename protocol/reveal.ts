@@ -12,7 +12,10 @@ import { FieldmeshError } from './errors.js';
  *
  * Challenge list — what the service answers to GET /v1/challenges/<providerKeyHex>:
  *
- *   [* [receiptId bstr .size 32, deadlineMs uint]]
+ *   [* [receiptId bstr .size 32, deadlineMs uint, sequence uint]]
+ *
+ * `sequence` is the challenged receipt's own sequence field (§4.1), so that the provider can
+ * find its retained tensors without an index by receipt id.
  *
  * Tensors travel as raw bytes; their digests are checked against the receipt by the service.
  */
@@ -21,6 +24,7 @@ export const MAX_TENSOR_BYTES = 16 * 1024 * 1024;
 export const MAX_CHALLENGES = 10_000;
 const ID_LENGTH = 32;
 const REVEAL_FIELD_COUNT = 3;
+const CHALLENGE_FIELD_COUNT = 3;
 // Array head + three byte-string heads (≤ 9 bytes each) around the payloads.
 const REVEAL_OVERHEAD = 1 + 3 * 9;
 
@@ -34,6 +38,8 @@ export interface Challenge {
   readonly receiptId: Uint8Array;
   /** Unix epoch milliseconds by which the reveal must arrive. */
   readonly deadlineMs: number;
+  /** The challenged receipt's sequence field (a hint for the lookup; the id decides). */
+  readonly sequence: number;
 }
 
 /**
@@ -108,18 +114,20 @@ export function decodeReveal(bytes: Uint8Array): Reveal {
   return { receiptId, input, output };
 }
 
+const isUint = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
 function challengeProblem(c: unknown, i: number): string | null {
-  if (!Array.isArray(c) || c.length !== 2) return `challenge ${i} must be [receiptId, deadlineMs]`;
+  if (!Array.isArray(c) || c.length !== CHALLENGE_FIELD_COUNT) {
+    return `challenge ${i} must be [receiptId, deadlineMs, sequence]`;
+  }
   const id = idProblem(c[0]);
   if (id !== null) return `challenge ${i}: ${id}`;
-  const deadline: unknown = c[1];
-  return typeof deadline === 'number' && Number.isSafeInteger(deadline) && deadline >= 0
-    ? null
-    : `challenge ${i}: deadlineMs must be an integer in [0, 2^53 - 1]`;
+  if (!isUint(c[1])) return `challenge ${i}: deadlineMs must be an integer in [0, 2^53 - 1]`;
+  return isUint(c[2]) ? null : `challenge ${i}: sequence must be an integer in [0, 2^53 - 1]`;
 }
 
 export function encodeChallenges(list: readonly Challenge[]): Uint8Array {
-  const values = list.map((c) => [c.receiptId, c.deadlineMs] as const);
+  const values = list.map((c) => [c.receiptId, c.deadlineMs, c.sequence] as const);
   const problems = values.map(challengeProblem).filter((p): p is string => p !== null);
   if (list.length > MAX_CHALLENGES) problems.push(`${list.length} challenges, more than ${MAX_CHALLENGES}`);
   if (problems.length > 0) {
@@ -142,13 +150,13 @@ export function decodeChallenges(bytes: Uint8Array): Challenge[] {
   } catch (err) {
     throw malformed(`not canonical CBOR: ${(err as Error).message}`, err);
   }
-  if (!Array.isArray(decoded)) throw malformed('must be an array of [receiptId, deadlineMs]');
+  if (!Array.isArray(decoded)) throw malformed('must be an array of [receiptId, deadlineMs, sequence]');
   const list = decoded as readonly CborValue[];
   if (list.length > MAX_CHALLENGES) throw malformed(`${list.length} challenges, more than ${MAX_CHALLENGES}`);
   const problem = list.map(challengeProblem).find((p) => p !== null);
   if (problem !== undefined && problem !== null) throw malformed(problem);
   return list.map((c) => {
-    const [receiptId, deadlineMs] = c as [Uint8Array, number];
-    return { receiptId, deadlineMs };
+    const [receiptId, deadlineMs, sequence] = c as [Uint8Array, number, number];
+    return { receiptId, deadlineMs, sequence };
   });
 }

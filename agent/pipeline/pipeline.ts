@@ -254,11 +254,12 @@ export class Pipeline {
 
   /**
    * One receipt per model call (not per window): digests over the exact input handed to
-   * onnxruntime and over every output. The input is copied because the runner reuses its buffer.
+   * onnxruntime and over every output. The input is handed over as a view of the runner's
+   * buffer, which the next call reuses: the sink copies what it keeps, synchronously.
    */
   private recordReceipt(receipts: PipelineReceipts, rows: number, outputs: ModelOutputs, run: RunInfo): void {
     try {
-      const input = tensorBytes(run.input).slice();
+      const input = tensorBytes(run.input);
       // onnxruntime hands back typed arrays; OutputTensor only types them loosely for tests.
       const output = outputBytes(outputs as unknown as Readonly<Record<string, TensorLike>>);
       receipts.sink.record({

@@ -19,7 +19,10 @@ export interface ReceiptJob {
   readonly computeTimeUs: number;
   /** Windows in the run (rows of the input tensor). */
   readonly sampleCount: number;
-  /** The input bytes exactly as handed to onnxruntime; a copy the sink may keep. */
+  /**
+   * The input bytes exactly as handed to onnxruntime: a view of the runner's reused buffer,
+   * valid only during record(); a sink that keeps them copies them.
+   */
   readonly input: Uint8Array;
   /** Every output's bytes in the protocol order (protocol/tensors.ts outputBytes). */
   readonly output: Uint8Array;

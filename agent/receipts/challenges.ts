@@ -120,7 +120,7 @@ class HttpChallengeResponder implements ChallengeResponder {
     const idHex = Buffer.from(challenge.receiptId).toString('hex');
     let tensors: Awaited<ReturnType<TensorRetention['get']>>;
     try {
-      tensors = await this.components.retention.get(challenge.receiptId);
+      tensors = await this.components.retention.get(challenge.receiptId, challenge.sequence);
     } catch (err) {
       this.log.error({ err, receiptId: idHex }, 'cannot read retained tensors');
       return 'failed';

@@ -1,4 +1,4 @@
-import { encodeReceipt, type Receipt } from '../../protocol/receipt.js';
+import { encodeReceipt, RECEIPT_VERSION, type Receipt } from '../../protocol/receipt.js';
 import { encodeReveal, MAX_TENSOR_BYTES } from '../../protocol/reveal.js';
 
 /**
@@ -18,30 +18,53 @@ const pipelineIds = new Map<string, Uint8Array | null>();
 const MAX_CACHED_IDS = 1_024;
 
 export function writeReceipt(r: Receipt): Uint8Array {
+  return r.version === RECEIPT_VERSION ? writeJobReceipt(r, r.providerKey, r.sequence) : encodeReceipt(r);
+}
+
+/**
+ * writeReceipt of `fields` (a ReceiptJob will do: its other properties are not read) with this
+ * node's key and the sequence, without first spreading them into a new Receipt object.
+ */
+export function writeJobReceipt(
+  r: Omit<Receipt, 'version' | 'providerKey' | 'sequence'>,
+  providerKey: Uint8Array,
+  sequence: number,
+): Uint8Array {
   const pid = pipelineIdBytes(r.pipelineId);
   if (
     pid === null ||
-    r.version !== 1 ||
-    !isUint(r.sequence) ||
+    !isUint(sequence) ||
     !isUint(r.startTimeMs) ||
     !isUint(r.computeTimeUs) ||
     !isUint(r.sampleCount) ||
     r.sampleCount < 1 ||
-    !is32(r.providerKey) ||
+    !is32(providerKey) ||
     !is32(r.consumerKey) ||
     !is32(r.modelSha256) ||
     !is32(r.inputDigest) ||
     !is32(r.outputDigest)
   ) {
-    return encodeReceipt(r);
+    return encodeReceipt({
+      version: RECEIPT_VERSION,
+      providerKey,
+      consumerKey: r.consumerKey,
+      pipelineId: r.pipelineId,
+      sequence,
+      modelSha256: r.modelSha256,
+      inputDigest: r.inputDigest,
+      outputDigest: r.outputDigest,
+      startTimeMs: r.startTimeMs,
+      computeTimeUs: r.computeTimeUs,
+      sampleCount: r.sampleCount,
+    });
   }
   const size =
     1 +
-    uintSize(r.version) +
+    uintSize(RECEIPT_VERSION) +
     2 * (2 + KEY) +
     uintSize(pid.length) +
     pid.length +
-    uintSize(r.sequence) +
+    uintSize(sequence) +
     3 * (2 + KEY) +
     uintSize(r.startTimeMs) +
     uintSize(r.computeTimeUs) +
@@ -49,13 +72,13 @@ export function writeReceipt(r: Receipt): Uint8Array {
   const out = pooled(size);
   let at = 0;
   out[at++] = ARRAY_11;
-  at = writeHead(out, at, 0, r.version);
-  at = writeKey(out, at, r.providerKey);
+  at = writeHead(out, at, 0, RECEIPT_VERSION);
+  at = writeKey(out, at, providerKey);
   at = writeKey(out, at, r.consumerKey);
   at = writeHead(out, at, 3, pid.length);
   out.set(pid, at);
   at += pid.length;
-  at = writeHead(out, at, 0, r.sequence);
+  at = writeHead(out, at, 0, sequence);
   at = writeKey(out, at, r.modelSha256);
   at = writeKey(out, at, r.inputDigest);
   at = writeKey(out, at, r.outputDigest);

@@ -1,27 +1,43 @@
-import { ClassicLevel } from 'classic-level';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { FieldmeshError } from '../../protocol/errors.js';
-import { decodeReveal } from '../../protocol/reveal.js';
-import { writeReveal } from './receipt-writer.js';
+import { MAX_TENSOR_BYTES } from '../../protocol/reveal.js';
 
 /**
  * Keeps the input and output tensor bytes of recent jobs so that a receipt challenged by a
  * spot check (docs/protocol.md §11) can be revealed. Losing them costs the batch its credit,
- * but they are not worth an fsync per job: put() only copies into memory, and a timer writes
- * the buffer in one non-sync batch every FLUSH_INTERVAL_MS (sooner when FLUSH_BYTES pile up).
+ * but they are not worth an fsync, nor a database entry, per job: put() copies the tensors
+ * into an in-memory chunk, and a timer appends the chunks to a segment file with one plain
+ * write every FLUSH_INTERVAL_MS (sooner once FLUSH_BYTES pile up). Nothing is fsynced: a power
+ * cut may lose the last writes the kernel had not flushed yet, and a challenge on one of
+ * those receipts then voids its batch. Whole files, appended and deleted, suit an SD card.
  *
- * Storage (its own ClassicLevel directory):
- *   t!<16-digit ms>!<12-digit seq>!<receipt id hex>!<value bytes>  → encodeReveal(id, input, output)
- *   k!<receipt id hex>                                             → the t! key
- * The t! keys sort oldest first and carry everything eviction and restart need, so both scan
- * keys only and never read tensor bytes back.
+ * Storage: append-only segment files in `dir`, each a run of records
+ *
+ *   receiptId (32) | sequence (u64 BE) | inputLen (u32 BE) | outputLen (u32 BE) | input | output
+ *
+ *   seg-<firstSeq>-<createdMs>.open                      being written (or left by a crash)
+ *   seg-<firstSeq>-<createdMs>-<lastSeq>-<records>.seg    sealed: complete, never written again
+ *
+ * A segment is sealed (renamed) at about segmentBytes, or once it is older than an eighth of
+ * retentionMs. Lookups go by the receipt's sequence (the challenge carries it): every segment
+ * whose [firstSeq, lastSeq] covers it is read and its records matched on the id too, because
+ * sequences repeat after a crash (the outbox hands out again the numbers of receipts it lost
+ * before writing them). Eviction deletes whole oldest segments, by age (the newest record
+ * older than retentionMs) and by the byte budget. Startup lists and stats the files; a segment
+ * left open by a crash is scanned once, in the background, to learn its range and seal it. A
+ * record torn by a crash is always the last of its segment (a new process never appends to an
+ * old segment) and is ignored: its lengths point past the end of the file.
  */
 export interface TensorRetentionInit {
   readonly dir: string;
-  /** Budget for stored tensors (values and keys); the oldest entries are evicted beyond it. */
+  /** Budget for the segment files; the oldest segments are deleted beyond it. */
   readonly maxBytes: number;
-  /** Entries older than this are evicted: set it past the service's challenge deadline. */
+  /** Segments whose newest entry is older than this are deleted: set it past the challenge deadline. */
   readonly retentionMs: number;
+  /** Size at which a segment is sealed; default SEGMENT_BYTES, at most an eighth of maxBytes. */
+  readonly segmentBytes?: number;
 }
 
 export interface TensorRetentionComponents {
@@ -37,6 +53,7 @@ export interface RetainedTensors {
 export interface TensorRetentionStats {
   /** Entries on disk. */
   readonly entries: number;
+  /** Bytes of the segment files. */
   readonly bytesUsed: number;
   /** Entries evicted since start (by age or by the byte budget). */
   readonly evicted: number;
@@ -49,18 +66,25 @@ export interface TensorRetentionStats {
 export interface TensorRetention {
   start(): Promise<void>;
   stop(): Promise<void>;
-  put(receiptId: Uint8Array, input: Uint8Array, output: Uint8Array): void;
+  /** Copies the tensors: the caller may reuse its buffers as soon as this returns. */
+  put(receiptId: Uint8Array, sequence: number, input: Uint8Array, output: Uint8Array): void;
   /** Writes the buffer now and evicts; the timer does this on its own every FLUSH_INTERVAL_MS. */
   flush(): Promise<void>;
-  get(receiptId: Uint8Array): Promise<RetainedTensors | undefined>;
+  get(receiptId: Uint8Array, sequence: number): Promise<RetainedTensors | undefined>;
   stats(): TensorRetentionStats;
 }
 
 export const FLUSH_INTERVAL_MS = 200;
 export const FLUSH_BYTES = 1024 * 1024;
+export const SEGMENT_BYTES = 4 * 1024 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 // Past this much unwritten data the disk is failing; put() drops rather than grow memory.
 const MAX_BUFFERED_BYTES = 64 * FLUSH_BYTES;
 const EVICTION_WARN_INTERVAL_MS = 60_000;
+const MIN_SEGMENT_AGE_MS = 1_000;
+const ID_BYTES = 32;
+export const RECORD_HEADER_BYTES = ID_BYTES + 8 + 4 + 4;
+const TWO_32 = 0x1_0000_0000;
 
 export class RetentionConfigError extends FieldmeshError {
   constructor(problems: readonly string[]) {
@@ -79,28 +103,61 @@ export function createTensorRetention(
   if (!(Number.isSafeInteger(init.retentionMs) && init.retentionMs > 0)) {
     problems.push(`retentionMs must be a positive integer, got ${String(init.retentionMs)}`);
   }
+  if (
+    init.segmentBytes !== undefined &&
+    !(Number.isSafeInteger(init.segmentBytes) && init.segmentBytes > 0)
+  ) {
+    problems.push(`segmentBytes must be a positive integer, got ${String(init.segmentBytes)}`);
+  }
   if (problems.length > 0) throw new RetentionConfigError(problems);
-  return new LevelTensorRetention(init, components);
+  return new SegmentTensorRetention(init, components);
 }
 
-type Db = ClassicLevel<string, Uint8Array>;
-
-interface Buffered {
-  readonly timeKey: string;
-  readonly value: Uint8Array;
-  readonly cost: number;
+/** Records put but not written yet: a slice of one segment. */
+interface Chunk {
+  readonly buf: Buffer;
+  used: number;
+  records: number;
 }
 
-class LevelTensorRetention implements TensorRetention {
+interface Segment {
+  readonly firstSeq: number;
+  readonly createdMs: number;
+  name: string;
+  /** Highest sequence in it; undefined while unknown (left open by a crash, not scanned yet). */
+  lastSeq: number | undefined;
+  /** Records and bytes on disk. */
+  records: number;
+  bytes: number;
+  /** Time of its newest record (this process) or of its last write (file mtime). */
+  newestMs: number;
+  /** Still named .open on disk. */
+  open: boolean;
+  /** Written by this process and not sealed yet: eviction leaves it alone. */
+  live: boolean;
+  /** No more puts; sealed once its pending chunks are written. */
+  sealing: boolean;
+  /** Bytes put into it, written or not. */
+  putBytes: number;
+  pending: Chunk[];
+  handle: FileHandle | undefined;
+}
+
+class SegmentTensorRetention implements TensorRetention {
   private readonly log: Logger;
-  private db: Db | undefined;
+  private readonly segmentBytes: number;
+  private readonly segmentAgeMs: number;
+  private started = false;
   private timer: NodeJS.Timeout | undefined;
-  // Flushes and evictions run one after another, so the counters below match the disk.
-  private queue: Promise<void> = Promise.resolve();
-  private readonly buffer = new Map<string, Buffered>();
+  // Writes, seals, evictions and lookups run one after another, so files never move under a read.
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Oldest first: by creation time, which is strictly increasing. */
+  private segments: Segment[] = [];
+  private active: Segment | undefined;
+  private lastCreatedMs = Number.NEGATIVE_INFINITY;
   private bufferedBytes = 0;
+  private bufferedRecords = 0;
   private flushQueued = false;
-  private seq = 0;
   private entries = 0;
   private bytesUsed = 0;
   private evicted = 0;
@@ -113,65 +170,87 @@ class LevelTensorRetention implements TensorRetention {
     private readonly components: TensorRetentionComponents,
   ) {
     this.log = components.logger.child({ component: 'tensor-retention' });
+    const wanted = init.segmentBytes ?? SEGMENT_BYTES;
+    this.segmentBytes = Math.max(1, Math.min(wanted, Math.floor(init.maxBytes / 8)));
+    this.segmentAgeMs = Math.max(MIN_SEGMENT_AGE_MS, Math.floor(init.retentionMs / 8));
   }
 
   async start(): Promise<void> {
-    if (this.db !== undefined) return;
-    const db: Db = new ClassicLevel<string, Uint8Array>(this.init.dir, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-    });
-    await db.open();
-    await this.rebuildCounters(db);
-    this.db = db;
+    if (this.started) return;
+    await mkdir(this.init.dir, { recursive: true });
+    this.segments = await this.listSegments();
+    this.entries = this.segments.reduce((n, s) => n + s.records, 0);
+    this.bytesUsed = this.segments.reduce((n, s) => n + s.bytes, 0);
+    this.lastCreatedMs = this.segments.at(-1)?.createdMs ?? Number.NEGATIVE_INFINITY;
+    this.started = true;
     this.timer = setInterval(() => this.scheduleFlush(), FLUSH_INTERVAL_MS);
     this.timer.unref();
-    this.log.info({ dir: this.init.dir, ...this.stats() }, 'tensor retention opened');
-    await this.enqueue(() => this.evict(db));
+    this.log.info(
+      { dir: this.init.dir, segments: this.segments.length, ...this.stats() },
+      'tensor retention opened',
+    );
+    void this.enqueue(async () => {
+      await this.sealLeftovers();
+      await this.evict();
+    });
   }
 
   async stop(): Promise<void> {
-    const db = this.db;
-    if (db === undefined) return;
-    // Puts from here on are dropped, so the final flush below is the last write.
-    this.db = undefined;
+    if (!this.started) return;
+    // Puts from here on are dropped, so the final write below is the last one.
+    this.started = false;
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.enqueue(() => this.writeBuffer(db));
-    await db.close();
+    if (this.active !== undefined) this.seal(this.active);
+    await this.enqueue(() => this.writeBuffer());
+    for (const s of this.segments) await s.handle?.close().catch(() => undefined);
   }
 
-  put(receiptId: Uint8Array, input: Uint8Array, output: Uint8Array): void {
-    const value = this.encodeForPut(receiptId, input, output);
-    if (value === undefined) return;
-    const idHex = hexOf(receiptId);
-    const key = timeKey(this.components.now(), this.seq++, idHex, value.length);
-    this.unbuffer(idHex);
-    const entry = { timeKey: key, value, cost: entryCost(key, idHex, value.length) };
-    this.buffer.set(idHex, entry);
-    this.bufferedBytes += entry.cost;
+  put(receiptId: Uint8Array, sequence: number, input: Uint8Array, output: Uint8Array): void {
+    const problem = this.putProblem(receiptId, sequence, input, output);
+    if (problem !== undefined) {
+      this.drop(problem);
+      return;
+    }
+    const size = RECORD_HEADER_BYTES + input.length + output.length;
+    const now = this.components.now();
+    const seg = this.segmentFor(sequence, now);
+    let chunk = seg.pending.at(-1);
+    if (chunk === undefined || chunk.buf.length - chunk.used < size) {
+      chunk = { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size)), used: 0, records: 0 };
+      seg.pending.push(chunk);
+    }
+    const b = chunk.buf;
+    const at = chunk.used;
+    b.set(receiptId, at);
+    b.writeUInt32BE(Math.floor(sequence / TWO_32), at + ID_BYTES);
+    b.writeUInt32BE(sequence >>> 0, at + ID_BYTES + 4);
+    b.writeUInt32BE(input.length, at + ID_BYTES + 8);
+    b.writeUInt32BE(output.length, at + ID_BYTES + 12);
+    b.set(input, at + RECORD_HEADER_BYTES);
+    b.set(output, at + RECORD_HEADER_BYTES + input.length);
+    chunk.used += size;
+    chunk.records++;
+    seg.putBytes += size;
+    seg.lastSeq = sequence;
+    seg.newestMs = now;
+    this.bufferedBytes += size;
+    this.bufferedRecords++;
     if (this.bufferedBytes >= FLUSH_BYTES) this.scheduleFlush();
   }
 
   async flush(): Promise<void> {
-    const db = this.db;
-    if (db === undefined) return;
+    if (!this.started) return;
     await this.enqueue(async () => {
-      await this.writeBuffer(db);
-      await this.evict(db);
+      await this.writeBuffer();
+      await this.evict();
     });
   }
 
-  async get(receiptId: Uint8Array): Promise<RetainedTensors | undefined> {
-    const idHex = hexOf(receiptId);
-    const buffered = this.buffer.get(idHex);
-    if (buffered !== undefined) return tensorsOf(buffered.value);
-    const db = this.db;
-    if (db === undefined) return undefined;
-    const key = await db.get(indexKey(idHex));
-    if (key === undefined) return undefined;
-    const value = await db.get(Buffer.from(key).toString('utf8'));
-    return value === undefined ? undefined : tensorsOf(value);
+  get(receiptId: Uint8Array, sequence: number): Promise<RetainedTensors | undefined> {
+    const run = this.queue.then(() => this.lookup(receiptId, sequence));
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   stats(): TensorRetentionStats {
@@ -179,27 +258,70 @@ class LevelTensorRetention implements TensorRetention {
       entries: this.entries,
       bytesUsed: this.bytesUsed,
       evicted: this.evicted,
-      buffered: this.buffer.size,
+      buffered: this.bufferedRecords,
       dropped: this.dropped,
     };
   }
 
-  /** The stored value (a copy of the caller's bytes), or undefined when the put is dropped. */
-  private encodeForPut(receiptId: Uint8Array, input: Uint8Array, output: Uint8Array): Uint8Array | undefined {
-    if (this.db === undefined) {
-      this.drop('tensor retention is not started; tensors not kept');
-      return undefined;
-    }
+  private putProblem(
+    id: Uint8Array,
+    sequence: number,
+    input: Uint8Array,
+    output: Uint8Array,
+  ): string | undefined {
+    if (!this.started) return 'tensor retention is not started; tensors not kept';
     if (this.bufferedBytes > MAX_BUFFERED_BYTES) {
-      this.drop('tensor retention cannot write its buffer (is the disk failing?); tensors not kept');
-      return undefined;
+      return 'tensor retention cannot write its buffer (is the disk failing?); tensors not kept';
     }
-    try {
-      return writeReveal(receiptId, input, output);
-    } catch (err) {
-      this.drop('tensors cannot be kept', err);
-      return undefined;
+    if (!(id instanceof Uint8Array) || id.length !== ID_BYTES)
+      return 'tensors not kept: receipt id is not 32 bytes';
+    if (!(Number.isSafeInteger(sequence) && sequence >= 0)) return 'tensors not kept: bad receipt sequence';
+    if (!(input instanceof Uint8Array && output instanceof Uint8Array))
+      return 'tensors not kept: not byte arrays';
+    if (input.length > MAX_TENSOR_BYTES || output.length > MAX_TENSOR_BYTES) {
+      return `tensors not kept: larger than the reveal limit of ${MAX_TENSOR_BYTES} bytes`;
     }
+    return undefined;
+  }
+
+  /** The segment a put of `sequence` goes to, sealing the active one when it is full or old. */
+  private segmentFor(sequence: number, now: number): Segment {
+    const current = this.active;
+    // Sequences only grow within a segment, so [firstSeq, lastSeq] bounds all of them.
+    if (
+      current !== undefined &&
+      current.putBytes < this.segmentBytes &&
+      now - current.createdMs < this.segmentAgeMs &&
+      sequence >= (current.lastSeq ?? current.firstSeq)
+    ) {
+      return current;
+    }
+    if (current !== undefined) this.seal(current);
+    const createdMs = Math.max(now, this.lastCreatedMs + 1);
+    this.lastCreatedMs = createdMs;
+    const seg: Segment = {
+      firstSeq: sequence,
+      createdMs,
+      name: `seg-${sequence}-${createdMs}.open`,
+      lastSeq: sequence,
+      records: 0,
+      bytes: 0,
+      newestMs: now,
+      open: true,
+      live: true,
+      sealing: false,
+      putBytes: 0,
+      pending: [],
+      handle: undefined,
+    };
+    this.segments.push(seg);
+    this.active = seg;
+    return seg;
+  }
+
+  private seal(seg: Segment): void {
+    seg.sealing = true;
+    if (this.active === seg) this.active = undefined;
   }
 
   private drop(msg: string, err?: unknown): void {
@@ -207,33 +329,17 @@ class LevelTensorRetention implements TensorRetention {
     this.log.warn({ err, dropped: this.dropped }, msg);
   }
 
-  private unbuffer(idHex: string): void {
-    const old = this.buffer.get(idHex);
-    if (old === undefined) return;
-    this.buffer.delete(idHex);
-    this.bufferedBytes -= old.cost;
-  }
-
-  private async rebuildCounters(db: Db): Promise<void> {
-    this.entries = 0;
-    this.bytesUsed = 0;
-    for await (const key of db.keys(TIME_RANGE)) {
-      const parsed = parseTimeKey(key);
-      if (parsed === undefined) continue;
-      this.entries++;
-      this.bytesUsed += entryCost(key, parsed.idHex, parsed.valueBytes);
-      this.seq = Math.max(this.seq, parsed.seq + 1);
-    }
-  }
-
   private scheduleFlush(): void {
-    const db = this.db;
-    if (db === undefined || this.flushQueued) return;
+    if (!this.started || this.flushQueued) return;
     this.flushQueued = true;
     void this.enqueue(async () => {
       this.flushQueued = false;
-      await this.writeBuffer(db);
-      await this.evict(db);
+      const active = this.active;
+      if (active !== undefined && this.components.now() - active.createdMs >= this.segmentAgeMs) {
+        this.seal(active);
+      }
+      await this.writeBuffer();
+      await this.evict();
     });
   }
 
@@ -245,62 +351,170 @@ class LevelTensorRetention implements TensorRetention {
     return next;
   }
 
-  private async writeBuffer(db: Db): Promise<void> {
-    if (this.buffer.size === 0) return;
-    const written = [...this.buffer.entries()];
-    // A chained batch: the array form validates and copies every operation on the main thread.
-    const batch = db.batch();
-    for (const [idHex, e] of written) {
-      batch.put(e.timeKey, e.value);
-      batch.put(indexKey(idHex), Buffer.from(e.timeKey, 'latin1'));
-    }
-    await batch.write(); // not sync: a crash loses at most one interval of tensors
-    for (const [idHex, e] of written) {
-      this.entries++;
-      this.bytesUsed += e.cost;
-      // A put() of the same id during the write replaced the entry; keep the newer one buffered.
-      if (this.buffer.get(idHex) === e) this.unbuffer(idHex);
+  /** Appends every pending chunk to its segment file; seals the segments that are done. */
+  private async writeBuffer(): Promise<void> {
+    for (const seg of this.segments.filter((s) => s.live)) {
+      if (seg.pending.length > 0) await this.writeSegment(seg);
+      if (seg.sealing && seg.pending.length === 0) await this.sealFile(seg);
     }
   }
 
-  /** Deletes the oldest entries while they are past retentionMs or the disk is over budget. */
-  private async evict(db: Db): Promise<void> {
+  private async writeSegment(seg: Segment): Promise<void> {
+    const chunks = seg.pending;
+    // Puts during the write start new chunks; the ones taken here are no longer appended to.
+    seg.pending = [];
+    let done = 0;
+    try {
+      seg.handle ??= await open(this.file(seg), 'a');
+      for (const c of chunks) {
+        await writeAll(seg.handle, c.buf, c.used);
+        done++;
+        seg.bytes += c.used;
+        seg.records += c.records;
+        this.bytesUsed += c.used;
+        this.entries += c.records;
+        this.bufferedBytes -= c.used;
+        this.bufferedRecords -= c.records;
+      }
+    } catch (err) {
+      seg.pending = [...chunks.slice(done), ...seg.pending];
+      await this.recoverTail(seg);
+      throw err;
+    }
+  }
+
+  /**
+   * After a failed write, part of a chunk may be in the file: cut it off so that the retry
+   * appends whole records. When even that fails, the segment is given up: its unwritten
+   * records are dropped and it is sealed as it is (a torn tail is ignored by readers).
+   */
+  private async recoverTail(seg: Segment): Promise<void> {
+    try {
+      if (seg.handle === undefined) throw new Error('segment file not open');
+      await seg.handle.truncate(seg.bytes);
+    } catch (err) {
+      const lost = seg.pending.reduce((n, c) => n + c.records, 0);
+      for (const c of seg.pending) {
+        this.bufferedBytes -= c.used;
+        this.bufferedRecords -= c.records;
+      }
+      seg.pending = [];
+      this.dropped += lost;
+      this.seal(seg);
+      this.log.error(
+        { err, lost, segment: seg.name },
+        'tensor segment cannot be repaired; its unwritten tensors are lost',
+      );
+    }
+  }
+
+  private async sealFile(seg: Segment): Promise<void> {
+    await seg.handle?.close();
+    seg.handle = undefined;
+    seg.live = false;
+    if (seg.records === 0) {
+      await unlink(this.file(seg)).catch(() => undefined);
+      this.dropSegment(seg);
+      return;
+    }
+    // Only the records on disk count: a given-up segment may have lost its last ones.
+    const sealed = `seg-${seg.firstSeq}-${seg.createdMs}-${seg.lastSeq}-${seg.records}.seg`;
+    await rename(this.file(seg), path.join(this.init.dir, sealed));
+    seg.name = sealed;
+    seg.open = false;
+  }
+
+  private dropSegment(seg: Segment): void {
+    this.segments = this.segments.filter((s) => s !== seg);
+  }
+
+  /** Segments left open by a crash: read once to learn their range, then sealed. */
+  private async sealLeftovers(): Promise<void> {
+    for (const seg of this.segments.filter((s) => s.open && !s.live)) {
+      const data = await readFile(this.file(seg));
+      const scan = scanRecords(data);
+      this.entries += scan.records;
+      seg.records = scan.records;
+      seg.lastSeq = scan.lastSeq ?? seg.firstSeq;
+      if (scan.tornBytes > 0) {
+        this.log.warn(
+          { segment: seg.name, tornBytes: scan.tornBytes },
+          'tensor segment ends in a torn record (crash); ignored',
+        );
+      }
+      await this.sealFile(seg);
+    }
+  }
+
+  /** Deletes the oldest segments while their newest entry is past retentionMs or the disk is over budget. */
+  private async evict(): Promise<void> {
     const cutoff = this.components.now() - this.init.retentionMs;
-    const doomed: { key: string; idHex: string; cost: number }[] = [];
-    let bytes = this.bytesUsed;
     let byAge = 0;
-    for await (const key of db.keys(TIME_RANGE)) {
-      const parsed = parseTimeKey(key);
-      if (parsed === undefined) continue;
-      const old = parsed.timeMs < cutoff;
-      if (!old && bytes <= this.init.maxBytes) break;
-      if (old) byAge++;
-      const cost = entryCost(key, parsed.idHex, parsed.valueBytes);
-      doomed.push({ key, idHex: parsed.idHex, cost });
-      bytes -= cost;
+    let byBytes = 0;
+    for (;;) {
+      const seg = this.segments[0];
+      // A segment still being written, or left open and not scanned yet, is not evicted.
+      if (seg === undefined || seg.live || seg.open) break;
+      const old = seg.newestMs < cutoff;
+      if (!old && this.bytesUsed <= this.init.maxBytes) break;
+      await unlink(this.file(seg)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      this.segments.shift();
+      this.entries -= seg.records;
+      this.bytesUsed -= seg.bytes;
+      this.evicted += seg.records;
+      if (old) byAge += seg.records;
+      else byBytes += seg.records;
     }
-    if (doomed.length === 0) return;
-    await this.deleteEntries(db, doomed);
-    this.noteEvictions(byAge, doomed.length - byAge);
+    if (byAge + byBytes > 0) this.noteEvictions(byAge, byBytes);
   }
 
-  private async deleteEntries(db: Db, doomed: readonly { key: string; idHex: string; cost: number }[]) {
-    const indexed = await db.getMany(doomed.map((d) => indexKey(d.idHex)));
-    const ops = doomed.flatMap((d, i) => {
-      const index = indexed[i];
-      // The index may point at a newer entry for the same id; leave that one reachable.
-      const ownsIndex = index !== undefined && Buffer.from(index).toString('utf8') === d.key;
-      return ownsIndex
-        ? [
-            { type: 'del' as const, key: d.key },
-            { type: 'del' as const, key: indexKey(d.idHex) },
-          ]
-        : [{ type: 'del' as const, key: d.key }];
-    });
-    await db.batch(ops);
-    this.entries -= doomed.length;
-    this.bytesUsed -= doomed.reduce((n, d) => n + d.cost, 0);
-    this.evicted += doomed.length;
+  private async lookup(receiptId: Uint8Array, sequence: number): Promise<RetainedTensors | undefined> {
+    // Newest first: after a crash the newer of two records with one sequence is the likelier.
+    for (const seg of [...this.segments].reverse()) {
+      if (sequence < seg.firstSeq || (seg.lastSeq !== undefined && sequence > seg.lastSeq)) continue;
+      for (const c of seg.pending) {
+        const hit = findRecord(c.buf.subarray(0, c.used), receiptId, sequence);
+        if (hit !== undefined) return hit;
+      }
+      if (seg.bytes === 0 && !seg.open) continue;
+      let data: Buffer;
+      try {
+        data = await readFile(this.file(seg));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      const hit = findRecord(data, receiptId, sequence);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+
+  private file(seg: Segment): string {
+    return path.join(this.init.dir, seg.name);
+  }
+
+  private async listSegments(): Promise<Segment[]> {
+    const found: Segment[] = [];
+    for (const name of await readdir(this.init.dir)) {
+      const parsed = parseSegmentName(name);
+      if (parsed === undefined) continue;
+      const st = await stat(path.join(this.init.dir, name));
+      found.push({
+        ...parsed,
+        name,
+        bytes: st.size,
+        newestMs: st.mtimeMs,
+        live: false,
+        sealing: false,
+        putBytes: st.size,
+        pending: [],
+        handle: undefined,
+      });
+    }
+    return found.sort((a, b) => a.createdMs - b.createdMs || a.firstSeq - b.firstSeq);
   }
 
   private noteEvictions(byAge: number, byBytes: number): void {
@@ -323,41 +537,95 @@ class LevelTensorRetention implements TensorRetention {
   }
 }
 
-function tensorsOf(value: Uint8Array): RetainedTensors {
-  // classic-level hands back Buffers; decoding copies into plain Uint8Arrays.
-  const { input, output } = decodeReveal(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-  return { input, output };
+async function writeAll(handle: FileHandle, buf: Buffer, length: number): Promise<void> {
+  let at = 0;
+  while (at < length) {
+    const { bytesWritten } = await handle.write(buf, at, length - at);
+    at += bytesWritten;
+  }
 }
 
-// Keys (see the module comment). Widths keep lexical order equal to (time, seq) order.
-const TIME_PREFIX = 't!';
-const INDEX_PREFIX = 'k!';
-const TIME_RANGE = { gte: TIME_PREFIX, lt: 't"' } as const;
-const TIME_KEY = /^t!(\d{16})!(\d{12})!([0-9a-f]{64})!(\d+)$/;
+const SEALED_NAME = /^seg-(\d+)-(\d+)-(\d+)-(\d+)\.seg$/;
+const OPEN_NAME = /^seg-(\d+)-(\d+)\.open$/;
 
-function timeKey(timeMs: number, seq: number, idHex: string, valueBytes: number): string {
-  const ms = String(Math.max(0, timeMs)).padStart(16, '0');
-  return `${TIME_PREFIX}${ms}!${String(seq).padStart(12, '0')}!${idHex}!${valueBytes}`;
+type ParsedName = Pick<Segment, 'firstSeq' | 'createdMs' | 'lastSeq' | 'records' | 'open'>;
+
+export function parseSegmentName(name: string): ParsedName | undefined {
+  const sealed = SEALED_NAME.exec(name);
+  if (sealed !== null) {
+    const [firstSeq, createdMs, lastSeq, records] = sealed.slice(1).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { firstSeq, createdMs, lastSeq, records, open: false };
+  }
+  const open = OPEN_NAME.exec(name);
+  if (open === null) return undefined;
+  return {
+    firstSeq: Number(open[1]),
+    createdMs: Number(open[2]),
+    lastSeq: undefined,
+    records: 0,
+    open: true,
+  };
 }
 
-function parseTimeKey(
-  key: string,
-): { timeMs: number; seq: number; idHex: string; valueBytes: number } | undefined {
-  const m = TIME_KEY.exec(key);
-  if (m === null) return undefined;
-  return { timeMs: Number(m[1]), seq: Number(m[2]), idHex: m[3]!, valueBytes: Number(m[4]) };
+interface RecordAt {
+  readonly at: number;
+  readonly sequence: number;
+  readonly inputLength: number;
+  readonly outputLength: number;
 }
 
-/** Hex of the id without copying it first (Buffer.from(Uint8Array) would). */
-function hexOf(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+/** Walks the whole records of a segment; stops at a torn (or corrupt) one, which must be the last. */
+function* records(data: Buffer): Generator<RecordAt> {
+  let at = 0;
+  while (at + RECORD_HEADER_BYTES <= data.length) {
+    const sequence = data.readUInt32BE(at + ID_BYTES) * TWO_32 + data.readUInt32BE(at + ID_BYTES + 4);
+    const inputLength = data.readUInt32BE(at + ID_BYTES + 8);
+    const outputLength = data.readUInt32BE(at + ID_BYTES + 12);
+    if (inputLength > MAX_TENSOR_BYTES || outputLength > MAX_TENSOR_BYTES) return;
+    const end = at + RECORD_HEADER_BYTES + inputLength + outputLength;
+    if (end > data.length) return;
+    yield { at, sequence, inputLength, outputLength };
+    at = end;
+  }
 }
 
-function indexKey(idHex: string): string {
-  return INDEX_PREFIX + idHex;
+export function findRecord(
+  data: Buffer,
+  receiptId: Uint8Array,
+  sequence: number,
+): RetainedTensors | undefined {
+  for (const r of records(data)) {
+    if (r.sequence !== sequence || data.compare(receiptId, 0, ID_BYTES, r.at, r.at + ID_BYTES) !== 0)
+      continue;
+    const inputAt = r.at + RECORD_HEADER_BYTES;
+    // Copies: the caller keeps them while the segment's bytes (or chunk) go.
+    return {
+      input: new Uint8Array(data.subarray(inputAt, inputAt + r.inputLength)),
+      output: new Uint8Array(
+        data.subarray(inputAt + r.inputLength, inputAt + r.inputLength + r.outputLength),
+      ),
+    };
+  }
+  return undefined;
 }
 
-/** Bytes an entry takes: its value, its key, and the index entry pointing at it. */
-function entryCost(timeKey: string, idHex: string, valueBytes: number): number {
-  return valueBytes + 2 * timeKey.length + indexKey(idHex).length;
+export function scanRecords(data: Buffer): {
+  records: number;
+  lastSeq: number | undefined;
+  tornBytes: number;
+} {
+  let count = 0;
+  let lastSeq: number | undefined;
+  let end = 0;
+  for (const r of records(data)) {
+    count++;
+    lastSeq = Math.max(lastSeq ?? r.sequence, r.sequence);
+    end = r.at + RECORD_HEADER_BYTES + r.inputLength + r.outputLength;
+  }
+  return { records: count, lastSeq, tornBytes: data.length - end };
 }

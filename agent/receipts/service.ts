@@ -171,7 +171,7 @@ class SettlementReceipts implements ReceiptService {
     try {
       // A ReceiptJob carries every receipt field the outbox needs (and the tensors, ignored there).
       const stored = this.outbox.appendJob(job);
-      if (stored !== null) this.retention.put(stored.id, job.input, job.output);
+      if (stored !== null) this.retention.put(stored.id, stored.sequence, job.input, job.output);
     } catch (err) {
       const now = this.now();
       if (now - this.lastSinkErrorAtMs < ERROR_LOG_INTERVAL_MS) return;

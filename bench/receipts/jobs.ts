@@ -102,7 +102,7 @@ const modelSha256 = new Uint8Array(32).fill(1);
 
 /**
  * Everything one inference call costs for its receipt on the agent: what Pipeline.recordReceipt
- * (agent/pipeline/pipeline.ts) computes — a copy of the input, the output bytes, both digests —
+ * (agent/pipeline/pipeline.ts) computes — a view of the input, the output bytes, both digests —
  * and what the receipt service's sink (agent/receipts/service.ts) does with it. Kept in step
  * with those two by hand: they are private to the agent.
  */
@@ -113,7 +113,8 @@ export function recordJob(
   outputs: ModelOutputs,
   run: { startTimeMs: number; computeTimeUs: number },
 ): void {
-  const inputBytes = tensorBytes(input).slice();
+  // A view, as the pipeline hands it: the retention's put() is the one copy.
+  const inputBytes = tensorBytes(input);
   const output = outputBytes(outputs as unknown as Readonly<Record<string, TensorLike>>);
   const job: ReceiptJob = {
     pipelineId: 'bench',
@@ -128,7 +129,7 @@ export function recordJob(
     output,
   };
   const stored = stores.outbox.appendJob(job);
-  if (stored !== null) stores.retention.put(stored.id, job.input, job.output);
+  if (stored !== null) stores.retention.put(stored.id, stored.sequence, job.input, job.output);
 }
 
 /** CPU time of this process (every thread: leveldb's writers included), microseconds. */

@@ -32,6 +32,8 @@ export async function isRegistered(db: Sql, providerKey: Uint8Array): Promise<bo
 export interface OpenChallenge {
   readonly receiptId: Uint8Array;
   readonly deadlineMs: number;
+  /** The challenged receipt's sequence field: the provider finds its tensors by it. */
+  readonly sequence: number;
 }
 
 export async function openChallenges(
@@ -39,12 +41,14 @@ export async function openChallenges(
   providerKey: Uint8Array,
   limit: number,
 ): Promise<OpenChallenge[]> {
-  const rows = await db.query<{ receipt_id: Uint8Array; deadline_ms: number }>(
-    `SELECT receipt_id, deadline_ms FROM fm_challenges WHERE provider = $1 AND state = 'open'
-     ORDER BY deadline_ms, receipt_id LIMIT $2`,
+  const rows = await db.query<{ receipt_id: Uint8Array; deadline_ms: number; sequence: number }>(
+    `SELECT c.receipt_id, c.deadline_ms, r.sequence
+       FROM fm_challenges c JOIN fm_receipts r ON r.id = c.receipt_id
+      WHERE c.provider = $1 AND c.state = 'open'
+      ORDER BY c.deadline_ms, c.receipt_id LIMIT $2`,
     [Buffer.from(providerKey), limit],
   );
-  return rows.map((r) => ({ receiptId: r.receipt_id, deadlineMs: r.deadline_ms }));
+  return rows.map((r) => ({ receiptId: r.receipt_id, deadlineMs: r.deadline_ms, sequence: r.sequence }));
 }
 
 export interface ChallengeRow {

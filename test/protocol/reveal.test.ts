@@ -87,6 +87,7 @@ describe('challenge list codec', () => {
           fc.record({
             receiptId: fc.uint8Array({ minLength: 32, maxLength: 32 }),
             deadlineMs: fc.maxSafeNat(),
+            sequence: fc.maxSafeNat(),
           }),
           { maxLength: 20 },
         ),
@@ -97,23 +98,31 @@ describe('challenge list codec', () => {
     );
   });
 
-  it('is a CBOR array of [receiptId, deadlineMs]', () => {
-    expect(encodeChallenges([{ receiptId: id, deadlineMs: 1000 }])).toEqual(encodeCbor([[id, 1000]]));
+  it('is a CBOR array of [receiptId, deadlineMs, sequence]', () => {
+    expect(encodeChallenges([{ receiptId: id, deadlineMs: 1000, sequence: 7 }])).toEqual(
+      encodeCbor([[id, 1000, 7]]),
+    );
     expect(decodeChallenges(encodeCbor([]))).toEqual([]);
   });
 
   it.each([
-    ['a deadline beyond 2^53', encodeCbor([[id, 2n ** 60n]]), /challenge 0: deadlineMs/],
-    ['a negative deadline', encodeCbor([[id, -1]]), /challenge 0: deadlineMs/],
+    ['a deadline beyond 2^53', encodeCbor([[id, 2n ** 60n, 0]]), /challenge 0: deadlineMs/],
+    ['a negative deadline', encodeCbor([[id, -1, 0]]), /challenge 0: deadlineMs/],
+    ['a negative sequence', encodeCbor([[id, 1, -1]]), /challenge 0: sequence/],
+    [
+      'a challenge without its sequence',
+      encodeCbor([[id, 1]]),
+      /challenge 0 must be \[receiptId, deadlineMs, sequence\]/,
+    ],
     [
       'a short id',
       encodeCbor([
-        [id, 1],
-        [new Uint8Array(3), 1],
+        [id, 1, 0],
+        [new Uint8Array(3), 1, 0],
       ]),
       /challenge 1: receiptId must be 32 bytes/,
     ],
-    ['a flat list', encodeCbor([id, 1]), /challenge 0 must be \[receiptId, deadlineMs\]/],
+    ['a flat list', encodeCbor([id, 1, 0]), /challenge 0 must be \[receiptId, deadlineMs, sequence\]/],
     ['a map byte', Uint8Array.of(0xa0), /not canonical CBOR/],
   ])('refuses %s with CHALLENGES_MALFORMED', (_what, bytes, message) => {
     const err = decodeError(() => decodeChallenges(bytes));
@@ -122,6 +131,7 @@ describe('challenge list codec', () => {
   });
 
   it('refuses to encode a bad challenge', () => {
-    expect(() => encodeChallenges([{ receiptId: id, deadlineMs: 1.5 }])).toThrow(/deadlineMs/);
+    expect(() => encodeChallenges([{ receiptId: id, deadlineMs: 1.5, sequence: 0 }])).toThrow(/deadlineMs/);
+    expect(() => encodeChallenges([{ receiptId: id, deadlineMs: 1, sequence: 0.5 }])).toThrow(/sequence/);
   });
 });

@@ -179,7 +179,11 @@ function buildVectors() {
         selectionHashHex: selection(id).toString('hex'),
         selected: spotCheckSelects(seed, id, 500_000),
       })),
-      challengesHex: hex(encodeChallenges([{ receiptId: ids[0]!, deadlineMs: 1_763_690_660_000 }])),
+      challengesHex: hex(
+        encodeChallenges([
+          { receiptId: ids[0]!, deadlineMs: 1_763_690_660_000, sequence: receipts[0]!.sequence },
+        ]),
+      ),
       revealHex: hex(
         encodeReveal({
           receiptId: ids[0]!,

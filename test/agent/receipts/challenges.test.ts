@@ -67,7 +67,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 const cbor = (list: { receiptId: Uint8Array; deadlineMs: number }[]): Reply => ({
   status: 200,
   type: 'application/cbor',
-  body: encodeChallenges(list),
+  // The tests put receipt n with sequence n.
+  body: encodeChallenges(list.map((c) => ({ ...c, sequence: c.receiptId[0]! }))),
 });
 const json = (value: unknown): Reply => ({
   status: 200,
@@ -111,7 +112,7 @@ const missingWarnings = () => logs.filter((l) => l.msg.startsWith('cannot reveal
 
 describe('challenge responder', () => {
   it('reveals retained tensors and reports the ones it no longer has', async () => {
-    retention.put(id(1), Uint8Array.of(1, 2, 3, 4), Uint8Array.of(5, 6));
+    retention.put(id(1), 1, Uint8Array.of(1, 2, 3, 4), Uint8Array.of(5, 6));
     service.challenges = () =>
       cbor([
         { receiptId: id(1), deadlineMs: 10 },
@@ -153,7 +154,7 @@ describe('challenge responder', () => {
   });
 
   it('counts a reveal the service judges failed, and logs its reason', async () => {
-    retention.put(id(1), Uint8Array.of(1), Uint8Array.of(2));
+    retention.put(id(1), 1, Uint8Array.of(1), Uint8Array.of(2));
     service.challenges = () => cbor([{ receiptId: id(1), deadlineMs: 10 }]);
     service.verdict = () => json({ status: 'failed', reason: 'output "score" element 0 is 1 …' });
     expect(await responder.pollOnce()).toEqual({ challenged: 1, revealed: 0, missing: 0, failed: 1 });
@@ -161,8 +162,8 @@ describe('challenge responder', () => {
   });
 
   it('counts a refused or unreadable reveal answer as failed', async () => {
-    retention.put(id(1), Uint8Array.of(1), Uint8Array.of(2));
-    retention.put(id(2), Uint8Array.of(1), Uint8Array.of(2));
+    retention.put(id(1), 1, Uint8Array.of(1), Uint8Array.of(2));
+    retention.put(id(2), 2, Uint8Array.of(1), Uint8Array.of(2));
     service.challenges = () =>
       cbor([
         { receiptId: id(1), deadlineMs: 10 },

@@ -171,6 +171,8 @@ describe.each(STORE_KINDS)('settlement ledger on the %s store', (kind) => {
     expect(open).toHaveLength(6);
     const row = await findChallenge(db, open[0]?.receiptId ?? new Uint8Array());
     expect(row?.state).toBe('open');
+    // Each challenge carries its receipt's sequence, for the provider's lookup.
+    for (const c of open) expect(c.sequence).toBe((await findChallenge(db, c.receiptId))?.receipt.sequence);
     const byBatch = new Map<number, Uint8Array[]>();
     for (const c of open) {
       const b = (await findChallenge(db, c.receiptId))?.batchId ?? -1;
