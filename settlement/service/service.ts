@@ -89,10 +89,16 @@ class Settlement implements SettlementService {
     this.id = c.identity ?? (await loadOrCreateIdentity(c.dataDir)).identity;
     const registry = await this.loadModels();
     this.db = await openStore(c.databaseUrl ? { url: c.databaseUrl } : { dir: join(c.dataDir, 'ledger') });
-    await migrate(this.db, this.now());
-    await this.registerNodes(this.db);
-    this.ctx = this.context(this.db, registry.registry, registry.credit);
-    await this.listen(this.ctx);
+    try {
+      await migrate(this.db, this.now());
+      await this.registerNodes(this.db);
+      this.ctx = this.context(this.db, registry.registry, registry.credit);
+      await this.listen(this.ctx);
+    } catch (err) {
+      // A service that cannot start releases what it opened, so the process can exit at once.
+      await this.stop();
+      throw err;
+    }
     // Replicas sharing one PostgreSQL run with epochMs 0: exactly one of them closes epochs.
     if (this.init.epochMs > 0) {
       this.timer = setInterval(() => {
