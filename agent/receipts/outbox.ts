@@ -1,22 +1,13 @@
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
-import {
-  ACK_DOMAIN_TAG,
-  type Ack,
-  type AckEntry,
-  AckError,
-  batchHeaderHash,
-  decodeAck,
-  type SignedAck,
-} from '../../protocol/ack.js';
-import { signBatch } from '../../protocol/batch.js';
+import type { AckEntry, SignedAck } from '../../protocol/ack.js';
 import { receiptId } from '../../protocol/receipt.js';
-import { verifyNode } from '../../protocol/signatures.js';
-import { encodeSubmission } from '../../protocol/submission.js';
-import { batchPolicyProblems, type PendingReceipt, receiptsToCut } from './batch-policy.js';
+import { batchPolicyProblems } from './batch-policy.js';
 import { CommitBuffer } from './commit-buffer.js';
 import { OutboxConfigError, OutboxFullError, OutboxNotStartedError } from './errors.js';
 import { checkAckMatches } from './match-ack.js';
+import { removeAckedBatch, verifyAckNode } from './outbox-ack.js';
+import { cutBatch, publicBatch } from './outbox-batch-cut.js';
 import type {
   Outbox,
   OutboxBatch,
@@ -30,8 +21,6 @@ import {
   decodeInFlight,
   decodeNumber,
   decodeReceiptRecord,
-  encodeInFlight,
-  encodeNumber,
   encodeReceiptRecord,
   type InFlightBatch,
   indexKey,
@@ -40,7 +29,6 @@ import {
   META_NEXT_BATCH,
   META_NEXT_SEQ,
   RECEIPT_RANGE,
-  RECORD_TIME_BYTES,
   receiptCost,
   receiptKey,
 } from './records.js';
@@ -56,7 +44,6 @@ export type {
 } from './outbox-types.js';
 
 type Db = ClassicLevel<string, Uint8Array>;
-const SYNC = { sync: true } as const;
 /** Longest a receipt from appendJob waits in memory before its group commit. */
 export const GROUP_COMMIT_MS = 50;
 /** Buffered receipts that trigger a group commit at once. */
@@ -269,47 +256,16 @@ class ReceiptOutbox implements Outbox {
 
   private async nextBatchNow(db: Db): Promise<OutboxBatch | null> {
     if (this.inFlight !== undefined) return publicBatch(this.inFlight);
-    const { policy } = this.init;
-    const keys: string[] = [];
-    const bodies: Uint8Array[] = [];
-    const pending: PendingReceipt[] = [];
-    // One more than a batch holds tells the policy whether the batch is full by count.
-    for await (const [key, value] of db.iterator({ ...RECEIPT_RANGE, limit: policy.maxReceipts + 1 })) {
-      const { appendedAtMs, body } = decodeReceiptRecord(value);
-      keys.push(key);
-      bodies.push(body);
-      pending.push({ bodyBytes: body.length, appendedAtMs });
-    }
-    const count = receiptsToCut(pending, policy, this.components.now());
-    if (count === 0) return null;
-    const batchBodies = bodies.slice(0, count);
-    const receiptIds = batchBodies.map(receiptId);
-    const signed = signBatch(receiptIds, {
+    const batch = await cutBatch(db, {
+      policy: this.init.policy,
       secretKey: this.components.identity.secretKey,
       batchSequence: this.nextBatchSeq,
-      createdAtMs: this.components.now(),
+      now: () => this.components.now(),
     });
-    const batch: InFlightBatch = {
-      batchSequence: this.nextBatchSeq,
-      submission: encodeSubmission({
-        headerBytes: signed.headerBytes,
-        signature: signed.signature,
-        receiptBodies: batchBodies,
-      }),
-      headerHash: batchHeaderHash(signed.headerBytes),
-      receiptKeys: keys.slice(0, count),
-      receiptIds,
-    };
-    await db.batch(
-      [
-        { type: 'put', key: META_IN_FLIGHT, value: encodeInFlight(batch) },
-        { type: 'put', key: META_NEXT_BATCH, value: encodeNumber(batch.batchSequence + 1) },
-      ],
-      SYNC,
-    );
+    if (batch === null) return null;
     this.inFlight = batch;
     this.nextBatchSeq++;
-    this.log.info({ batchSequence: batch.batchSequence, receipts: count }, 'batch cut');
+    this.log.info({ batchSequence: batch.batchSequence, receipts: batch.receiptKeys.length }, 'batch cut');
     return publicBatch(batch);
   }
 
@@ -324,25 +280,7 @@ class ReceiptOutbox implements Outbox {
       this.components.identity.publicKey,
     );
     const batch = this.inFlight!;
-    let freed = 0;
-    const ops: { type: 'del'; key: string }[] = [];
-    // One read of every record (only their sizes matter), not one await per receipt.
-    const values = await db.getMany(batch.receiptKeys as string[]);
-    for (const [i, key] of batch.receiptKeys.entries()) {
-      const value = values[i];
-      const id = batch.receiptIds[i]!;
-      if (value !== undefined) freed += receiptCost(key, id, value.length - RECORD_TIME_BYTES);
-      ops.push({ type: 'del', key }, { type: 'del', key: indexKey(id) });
-    }
-    const ackedAt = this.components.now();
-    await db.batch(
-      [
-        ...ops,
-        { type: 'del', key: META_IN_FLIGHT },
-        { type: 'put', key: META_LAST_ACK, value: encodeNumber(ackedAt) },
-      ],
-      SYNC,
-    );
+    const { freed, ackedAt } = await removeAckedBatch(db, batch, () => this.components.now());
     this.inFlight = undefined;
     this.pending -= batch.receiptKeys.length;
     this.bytesUsed -= freed;
@@ -353,23 +291,4 @@ class ReceiptOutbox implements Outbox {
     );
     return { removed: batch.receiptKeys.length, statuses: ack.receipts };
   }
-}
-
-/**
- * verifyAck (protocol/ack.ts) with node:crypto instead of tweetnacl: the project verifies with
- * node:crypto, and tweetnacl took ~9 ms per ack on the event loop. The two verifiers apply the
- * same rule (S < L) and are cross-tested to agree (test/protocol/signatures.test.ts).
- */
-function verifyAckNode(signed: SignedAck, servicePublicKey: Uint8Array): Ack {
-  if (!verifyNode(ACK_DOMAIN_TAG, signed.ackBytes, signed.signature, servicePublicKey)) {
-    throw new AckError(
-      'ACK_SIGNATURE_INVALID',
-      'acknowledgement signature does not verify under the settlement service key; check the configured service key',
-    );
-  }
-  return decodeAck(signed.ackBytes);
-}
-
-function publicBatch(batch: InFlightBatch): OutboxBatch {
-  return { submission: batch.submission, batchSequence: batch.batchSequence, receiptIds: batch.receiptIds };
 }
