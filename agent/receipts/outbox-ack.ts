@@ -37,24 +37,28 @@ export async function removeAckedBatch(
   batch: InFlightBatch,
   now: () => number,
 ): Promise<{ freed: number; ackedAt: number }> {
+  // Sizes from the cut when this process made it; else one read of every record (not one
+  // await per receipt).
+  const sizes =
+    batch.bodyBytes?.length === batch.receiptKeys.length
+      ? batch.bodyBytes
+      : (await db.getMany(batch.receiptKeys as string[])).map((v) =>
+          v === undefined ? undefined : v.length - RECORD_TIME_BYTES,
+        );
+  // A chained batch: the array form validates and copies every operation on the event loop,
+  // ~4 ms for a batch of 500 receipts.
+  const write = db.batch();
   let freed = 0;
-  const ops: { type: 'del'; key: string }[] = [];
-  // One read of every record (only their sizes matter), not one await per receipt.
-  const values = await db.getMany(batch.receiptKeys as string[]);
   for (const [i, key] of batch.receiptKeys.entries()) {
-    const value = values[i];
+    const size = sizes[i];
     const id = batch.receiptIds[i]!;
-    if (value !== undefined) freed += receiptCost(key, id, value.length - RECORD_TIME_BYTES);
-    ops.push({ type: 'del', key }, { type: 'del', key: indexKey(id) });
+    if (size !== undefined) freed += receiptCost(key, id, size);
+    write.del(key);
+    write.del(indexKey(id));
   }
   const ackedAt = now();
-  await db.batch(
-    [
-      ...ops,
-      { type: 'del', key: META_IN_FLIGHT },
-      { type: 'put', key: META_LAST_ACK, value: encodeNumber(ackedAt) },
-    ],
-    SYNC,
-  );
+  write.del(META_IN_FLIGHT);
+  write.put(META_LAST_ACK, encodeNumber(ackedAt));
+  await write.write(SYNC);
   return { freed, ackedAt };
 }

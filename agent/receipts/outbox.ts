@@ -48,6 +48,8 @@ type Db = ClassicLevel<string, Uint8Array>;
 export const GROUP_COMMIT_MS = 50;
 /** Buffered receipts that trigger a group commit at once. */
 export const GROUP_COMMIT_MAX = 256;
+/** Ids of stored receipts kept in memory for the next batch cut, which otherwise hashes them again. */
+const MAX_REMEMBERED_IDS = 20_000;
 
 /**
  * The agent's durable receipt outbox (DESIGN.md "Storage"): a cut batch is recorded before it
@@ -86,6 +88,8 @@ class ReceiptOutbox implements Outbox {
   private readonly buffer = new CommitBuffer();
   private flushTimer: NodeJS.Timeout | undefined;
   private appended = 0;
+  // r! key → receipt id, for receipts appended by this process and not yet acknowledged.
+  private readonly ids = new Map<string, Uint8Array>();
   private readonly refusals: RefusalReporter;
 
   constructor(
@@ -103,6 +107,7 @@ class ReceiptOutbox implements Outbox {
       valueEncoding: 'view',
     });
     await db.open();
+    this.ids.clear();
     this.nextSeq = decodeNumber(await db.get(META_NEXT_SEQ)) ?? 0;
     this.nextBatchSeq = decodeNumber(await db.get(META_NEXT_BATCH)) ?? 0;
     this.lastAckAtMs = decodeNumber(await db.get(META_LAST_ACK)) ?? null;
@@ -130,6 +135,8 @@ class ReceiptOutbox implements Outbox {
     await this.queue.catch(() => undefined);
     this.db = undefined;
     this.buffer.clear();
+    // Sequences of receipts lost from the buffer are handed out again after a restart.
+    this.ids.clear();
     await db.close();
   }
 
@@ -200,6 +207,7 @@ class ReceiptOutbox implements Outbox {
     this.nextSeq = sequence + 1;
     const record = encodeReceiptRecord(this.components.now(), body);
     this.buffer.add({ seq: sequence, key, idKey, record, cost });
+    if (this.ids.size < MAX_REMEMBERED_IDS) this.ids.set(key, id);
     this.appended++;
     return true;
   }
@@ -261,6 +269,7 @@ class ReceiptOutbox implements Outbox {
       secretKey: this.components.identity.secretKey,
       batchSequence: this.nextBatchSeq,
       now: () => this.components.now(),
+      idOf: (key) => this.ids.get(key),
     });
     if (batch === null) return null;
     this.inFlight = batch;
@@ -282,6 +291,7 @@ class ReceiptOutbox implements Outbox {
     const batch = this.inFlight!;
     const { freed, ackedAt } = await removeAckedBatch(db, batch, () => this.components.now());
     this.inFlight = undefined;
+    for (const key of batch.receiptKeys) this.ids.delete(key);
     this.pending -= batch.receiptKeys.length;
     this.bytesUsed -= freed;
     this.lastAckAtMs = ackedAt;

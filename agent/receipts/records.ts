@@ -76,6 +76,11 @@ export interface InFlightBatch {
   readonly headerHash: Uint8Array;
   readonly receiptKeys: readonly string[];
   readonly receiptIds: readonly Uint8Array[];
+  /**
+   * Body lengths of the receipts, known when the batch was cut in this process (not stored:
+   * after a restart the acknowledgement reads the records for them).
+   */
+  readonly bodyBytes?: readonly number[];
 }
 
 interface InFlightJson {
