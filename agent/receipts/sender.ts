@@ -63,6 +63,7 @@ const ACK_BODY_FIELDS = 2;
 /** Longest refusal body quoted in logs and errors. */
 const MAX_QUOTED_BODY = 1_000;
 const PUBLIC_KEY_LENGTH = 32;
+const UNCREDITED_LOG_INTERVAL_MS = 60_000;
 
 /** The HTTP body of a 200 answer: the CBOR array [ackBytes, signature] (docs/protocol.md §8.2). */
 export const encodeAckResponse: (signed: SignedAck) => Uint8Array = encodeSignedAck;
@@ -119,6 +120,8 @@ type Answer = { readonly status: number; readonly body: Uint8Array };
 class HttpSettlementSender implements SettlementSender {
   private readonly log: Logger;
   private readonly random: RandomSource;
+  private uncredited: Partial<Record<ReceiptStatus, number>> = {};
+  private uncreditedLoggedAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   // Aborts whatever the sender is waiting on (a request or the default backoff timer).
   private readonly stopController = new AbortController();
@@ -165,18 +168,22 @@ class HttpSettlementSender implements SettlementSender {
    * from the outbox, so the operator must hear of it; duplicate is a routine re-send.
    */
   private reportUncredited(batch: OutboxBatch, statuses: readonly AckEntry[]): void {
-    const refused: Partial<Record<ReceiptStatus, number>> = {};
     let any = false;
     for (const { status } of statuses) {
       if (status === 'valid' || status === 'duplicate') continue;
-      refused[status] = (refused[status] ?? 0) + 1;
+      this.uncredited[status] = (this.uncredited[status] ?? 0) + 1;
       any = true;
     }
-    if (!any) return;
+    // A misconfigured service refuses every batch alike: one line a minute, with the counts
+    // since the last one, says it as clearly as one line per batch.
+    const now = performance.now();
+    if (!any || now - this.uncreditedLoggedAt < UNCREDITED_LOG_INTERVAL_MS) return;
+    this.uncreditedLoggedAt = now;
     this.log.warn(
-      { url: this.init.url, batchSequence: batch.batchSequence, refused },
+      { url: this.init.url, batchSequence: batch.batchSequence, refused: this.uncredited },
       'settlement acknowledged receipts without crediting them (unknown_model: register the model with the service; outside_time_window: check the clock)',
     );
+    this.uncredited = {};
   }
 
   async drain(): Promise<void> {
