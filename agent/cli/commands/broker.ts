@@ -5,6 +5,7 @@ import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
 
 export const BROKER_HELP = `fieldmesh broker [--host ADDR] [--port N]
+       fieldmesh broker passwd FILE USER [--delete] [--password-stdin]   (see its --help)
 
 Runs the embedded MQTT 3.1.1 broker on its own, for sites without one.
 
@@ -17,6 +18,10 @@ Options:
 ${EXIT_HELP}`;
 
 export async function brokerCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'passwd') {
+    const { brokerPasswdCommand } = await import('./broker-passwd.js');
+    return brokerPasswdCommand(argv.slice(1));
+  }
   const { values } = parse('broker', argv, {
     host: { type: 'string' },
     port: { type: 'string' },
