@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { type Dim, inputDims, windowWidthOf } from '../../models/input-layout.js';
 import type { ModelManifest } from '../../models/manifest.js';
 import { loadModelFile } from '../../models/manifest.js';
 import { FieldmeshError } from '../../protocol/errors.js';
@@ -34,7 +35,7 @@ export class ModelRuntime {
   readonly windowSize: number;
   private readonly session: ort.InferenceSession;
   private readonly inputName: string;
-  private readonly inputShape: readonly (number | string | null)[];
+  private readonly inputShape: readonly Dim[];
   private runs = 0;
   private failures = 0;
 
@@ -97,7 +98,7 @@ export class ModelRuntime {
 
   /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
   async run(input: Float32Array, rows: number): Promise<ModelOutputs> {
-    const tensor = new ort.Tensor('float32', input, this.dims(rows));
+    const tensor = new ort.Tensor('float32', input, inputDims(this.inputShape, rows, this.windowSize));
     try {
       const out = await this.session.run({ [this.inputName]: tensor });
       this.runs++;
@@ -115,42 +116,10 @@ export class ModelRuntime {
   async close(): Promise<void> {
     await this.session.release();
   }
-
-  private dims(rows: number): number[] {
-    // The first symbolic dimension is the batch; any other symbolic one takes the window width.
-    let batchSeen = false;
-    return this.inputShape.map((d) => {
-      if (typeof d === 'number') return d;
-      if (!batchSeen) {
-        batchSeen = true;
-        return rows;
-      }
-      return this.windowSize;
-    });
-  }
 }
 
-function windowWidth(
-  id: string,
-  shape: readonly (number | string | null)[],
-  declared: number | undefined,
-): number {
-  const fixed = shape.filter((d): d is number => typeof d === 'number');
-  const product = fixed.reduce((a, b) => a * b, 1);
-  const symbolic = shape.length - fixed.length;
-  if (symbolic <= 1 && fixed.length > 0) {
-    // [N, 32], [1, 32] or [32]: the fixed dims make the window (a fixed batch of 1 adds nothing).
-    if (declared !== undefined && declared !== product) {
-      throw new ModelShapeError(
-        id,
-        `the manifest says window ${declared}, the input shape [${shape.join(', ')}] holds ${product}`,
-      );
-    }
-    return product;
-  }
-  if (declared !== undefined) return declared;
-  throw new ModelShapeError(
-    id,
-    `cannot tell the window size from input shape [${shape.join(', ')}]; set preprocessing.window`,
-  );
+function windowWidth(id: string, shape: readonly Dim[], declared: number | undefined): number {
+  const layout = windowWidthOf(shape, declared);
+  if ('problem' in layout) throw new ModelShapeError(id, layout.problem);
+  return layout.width;
 }

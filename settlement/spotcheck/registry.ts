@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
+import { type Dim, inputDims, windowWidthOf } from '../../models/input-layout.js';
 import { loadModelFile, type ModelManifest } from '../../models/manifest.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 
@@ -33,8 +34,6 @@ export interface RegistryProblem {
   readonly manifestPath: string;
   readonly error: Error;
 }
-
-type Dim = number | string;
 
 export class RegisteredModel {
   readonly windowSize: number;
@@ -69,17 +68,9 @@ export class RegisteredModel {
     this.batchable = typeof input.shape[0] === 'string';
   }
 
-  /** Input dims for `rows` windows: the first symbolic dimension is the batch, any other the window. */
+  /** Input dims for `rows` windows, laid out as the agent lays them out. */
   dims(rows: number): number[] {
-    let batchSeen = false;
-    return this.inputShape.map((d) => {
-      if (typeof d === 'number') return d;
-      if (!batchSeen) {
-        batchSeen = true;
-        return rows;
-      }
-      return this.windowSize;
-    });
+    return inputDims(this.inputShape, rows, this.windowSize);
   }
 
   /** The onnxruntime session, created on first call and shared afterwards. */
@@ -204,16 +195,9 @@ export class ModelRegistry {
   }
 }
 
-/** Samples in one window, as ModelRuntime computes it, so both sides agree on the layout. */
+/** Samples in one window, computed as the agent computes it (models/input-layout.ts). */
 function windowWidth(id: string, shape: readonly Dim[], declared: number): number {
-  const fixed = shape.filter((d): d is number => typeof d === 'number');
-  const product = fixed.reduce((a, b) => a * b, 1);
-  const symbolic = shape.length - fixed.length;
-  if (symbolic <= 1 && fixed.length > 0 && product !== declared) {
-    throw new ModelRegistryError(
-      `"${id}"`,
-      `the manifest says window ${declared}, the input shape [${shape.join(', ')}] holds ${product}`,
-    );
-  }
-  return declared;
+  const layout = windowWidthOf(shape, declared);
+  if ('problem' in layout) throw new ModelRegistryError(`"${id}"`, layout.problem);
+  return layout.width;
 }
