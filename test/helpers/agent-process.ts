@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { MqttClient } from 'mqtt';
+import { afterEach, beforeEach } from 'vitest';
 import { loadOrCreateIdentity } from '../../agent/identity/keystore.js';
 import { decodeNumber, META_IN_FLIGHT, META_NEXT_SEQ, RECEIPT_RANGE } from '../../agent/receipts/records.js';
 import { createSensorStream, type SensorStream } from '../../models/generate/synthetic.js';
@@ -275,4 +277,31 @@ export async function outboxOnDisk(
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A temporary directory per test, and a list of things to stop after it (newest first,
+ * failures ignored), registered with beforeEach/afterEach of the calling file.
+ */
+export function useWorkspace(prefix: string): {
+  readonly dir: string;
+  defer(stop: () => Promise<unknown>): void;
+} {
+  let dir = '';
+  const stops: (() => Promise<unknown>)[] = [];
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    defer: (stop) => {
+      stops.push(stop);
+    },
+  };
 }

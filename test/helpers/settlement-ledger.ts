@@ -7,6 +7,7 @@ import { createDatabase } from '../../bench/lib/postgres-server.js';
 import { DEFAULT_SETTLEMENT_INIT, type SettlementInit } from '../../settlement/service/context.js';
 import { createSettlementService, type SettlementService } from '../../settlement/service/service.js';
 import { openStore, type SqlDb } from '../../settlement/store/db.js';
+import type { NodeSummary } from '../../settlement/store/ledger-queries.js';
 import { quietLogger } from './broker.js';
 import { EXAMPLE_MANIFESTS } from './spotcheck.js';
 
@@ -118,12 +119,5 @@ export async function nodeSummaryOver(url: string, node: string): Promise<NodeAn
   return (await res.json()) as NodeAnswer;
 }
 
-export interface NodeAnswer {
-  readonly node: string;
-  readonly receipts: Record<string, number>;
-  readonly credited: number;
-  readonly pending: number;
-  readonly voided: number;
-  readonly batches: Record<string, number>;
-  readonly openChallenges: number;
-}
+/** The JSON of GET /v1/nodes/<node>: the ledger's summary and the node's PeerId. */
+export type NodeAnswer = NodeSummary & { readonly node: string };

@@ -106,28 +106,22 @@ async function localState(dataDir: string, status: ReceiptsStatusFile | undefine
     };
   }
   const none = { appended: null, refused: null, lastError: null };
+  const nothing = (note: string) => ({
+    source: 'none' as const,
+    pending: null,
+    inFlightBatch: null,
+    lastAckAtMs: null,
+    ...none,
+    note,
+  });
   try {
     const summary = await inspectOutbox(path.join(dataDir, 'receipts'));
-    if (summary === undefined) {
-      return {
-        source: 'none',
-        pending: null,
-        inFlightBatch: null,
-        lastAckAtMs: null,
-        ...none,
-        note: `no receipt outbox in ${dataDir}`,
-      };
-    }
+    if (summary === undefined) return nothing(`no receipt outbox in ${dataDir}`);
     return { source: 'outbox', ...summary, ...none, note: 'no agent running; read from the outbox on disk' };
   } catch (err) {
-    return {
-      source: 'none',
-      pending: null,
-      inFlightBatch: null,
-      lastAckAtMs: null,
-      ...none,
-      note: `the outbox is in use and the agent's status file is stale or missing (${(err as Error).message})`,
-    };
+    return nothing(
+      `the outbox is in use and the agent's status file is stale or missing (${(err as Error).message})`,
+    );
   }
 }
 

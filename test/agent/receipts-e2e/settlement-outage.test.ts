@@ -1,8 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readStatusFile } from '../../../agent/receipts/status-file.js';
 import {
   AgentProcess,
@@ -10,6 +7,7 @@ import {
   prepareAgent,
   SensorPublisher,
   sensorTopics,
+  useWorkspace,
 } from '../../helpers/agent-process.js';
 import { connectTestClient } from '../../helpers/broker.js';
 import { Collector } from '../../helpers/collect.js';
@@ -25,21 +23,11 @@ const PIPELINES = ['line-a', 'line-b'];
 const RESULTS = 'fieldmesh/v1/pipelines/+/results';
 const STATUS_WAIT = { timeout: 20_000, interval: 100 };
 
-let work: string;
-const cleanup: (() => Promise<unknown>)[] = [];
-
-beforeEach(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'fm-outage-'));
-});
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
-  await rm(work, { recursive: true, force: true });
-});
+const ws = useWorkspace('fm-outage-');
 
 async function observe(brokerUrl: string): Promise<{ client: MqttClient; results: Collector }> {
   const client = await connectTestClient(brokerUrl, { clientId: 'observer' });
-  cleanup.push(() => client.endAsync(true));
+  ws.defer(() => client.endAsync(true));
   const results = new Collector(client, (t) => t.endsWith('/results'));
   await client.subscribeAsync(RESULTS, { qos: 0 });
   return { client, results };
@@ -47,12 +35,12 @@ async function observe(brokerUrl: string): Promise<{ client: MqttClient; results
 
 describe('settlement service down for a while (real agent process, real service)', () => {
   it('keeps inferring while the service is down, then drains the backlog once, in sequence', async () => {
-    const home = await createSettlementHome(work);
+    const home = await createSettlementHome(ws.dir);
     // Started once for its identity and port, then stopped: the agent meets a closed port.
     const first = await startSettlementOn(home, { init: { spotCheckPpm: 0 } });
     const { port } = first;
     await first.stop();
-    const agentFiles = await prepareAgent(work, 'agent', {
+    const agentFiles = await prepareAgent(ws.dir, 'agent', {
       settlementUrl: `http://127.0.0.1:${port}`,
       servicePublicKey: first.service.identity.peerId,
       pipelines: PIPELINES,
@@ -60,14 +48,14 @@ describe('settlement service down for a while (real agent process, real service)
     });
     const { dataDir, brokerUrl, node } = agentFiles;
     const agent = new AgentProcess(agentFiles.configFile);
-    cleanup.push(() => agent.kill('SIGKILL'));
+    ws.defer(() => agent.kill('SIGKILL'));
     await agent.waitForMessage('agent ready');
     const { results } = await observe(brokerUrl);
     const sensors = await SensorPublisher.start(brokerUrl, sensorTopics(PIPELINES, 2), {
       seed: 7,
       intervalMs: 10,
     });
-    cleanup.push(() => sensors.stop());
+    ws.defer(() => sensors.stop());
 
     await agent.waitForMessage('settlement service unavailable; receipts stay in the outbox');
     await results.until((m) => m.length >= 20, 'results while the service is down', 10_000);
@@ -91,7 +79,7 @@ describe('settlement service down for a while (real agent process, real service)
 
     // Back on the same port and the same ledger.
     const second: RunningSettlement = await startSettlementOn(home, { port, init: { spotCheckPpm: 0 } });
-    cleanup.push(() => second.stop());
+    ws.defer(() => second.stop());
     await agent.waitForMessage('settlement service reachable again', 15_000);
     await sensors.stop();
     await vi.waitFor(async () => {

@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readStatusFile } from '../../../agent/receipts/status-file.js';
 import {
   AgentProcess,
@@ -9,6 +6,7 @@ import {
   prepareAgent,
   SensorPublisher,
   sensorTopics,
+  useWorkspace,
 } from '../../helpers/agent-process.js';
 import { connectTestClient } from '../../helpers/broker.js';
 import { Collector } from '../../helpers/collect.js';
@@ -25,30 +23,20 @@ import { EXAMPLE_MANIFESTS } from '../../helpers/spotcheck.js';
 const PIPELINES = ['line-a'];
 const WAIT = { timeout: 20_000, interval: 100 };
 
-let work: string;
-const cleanup: (() => Promise<unknown>)[] = [];
-
-beforeEach(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'fm-spotcheck-e2e-'));
-});
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
-  await rm(work, { recursive: true, force: true });
-});
+const ws = useWorkspace('fm-spotcheck-e2e-');
 
 async function startService(
   home: SettlementHome,
   options: Parameters<typeof startSettlementOn>[1],
 ): Promise<RunningSettlement> {
   const s = await startSettlementOn(home, options);
-  cleanup.push(() => s.stop());
+  ws.defer(() => s.stop());
   return s;
 }
 
 async function startAgent(files: PreparedAgent): Promise<AgentProcess> {
   const agent = new AgentProcess(files.configFile);
-  cleanup.push(() => agent.kill('SIGKILL'));
+  ws.defer(() => agent.kill('SIGKILL'));
   await agent.waitForMessage('agent ready');
   return agent;
 }
@@ -58,7 +46,7 @@ async function startSensors(files: PreparedAgent): Promise<SensorPublisher> {
     seed: 11,
     intervalMs: 10,
   });
-  cleanup.push(() => sensors.stop());
+  ws.defer(() => sensors.stop());
   return sensors;
 }
 
@@ -67,11 +55,11 @@ const sumOf = (lines: readonly Record<string, unknown>[], field: string) =>
 
 describe('agent and the real settlement service, with spot checks', () => {
   it('reveals every challenged receipt from its retention; the batches pass and are credited', async () => {
-    const home = await createSettlementHome(work);
+    const home = await createSettlementHome(ws.dir);
     const settlement = await startService(home, {
       init: { spotCheckPpm: 1_000_000, revealWindowMs: 30_000 },
     });
-    const files = await prepareAgent(work, 'agent', {
+    const files = await prepareAgent(ws.dir, 'agent', {
       settlementUrl: settlement.url,
       servicePublicKey: settlement.service.identity.peerId,
       pipelines: PIPELINES,
@@ -118,11 +106,11 @@ describe('agent and the real settlement service, with spot checks', () => {
   }, 60_000);
 
   it('a service without the model answers unknown_model: nothing credited, the agent says so and keeps running', async () => {
-    const home = await createSettlementHome(work);
+    const home = await createSettlementHome(ws.dir);
     const temperatureOnly = EXAMPLE_MANIFESTS.filter((m) => !m.includes('vibration'));
     expect(temperatureOnly).toHaveLength(1);
     const settlement = await startService(home, { manifests: temperatureOnly, init: { spotCheckPpm: 0 } });
-    const files = await prepareAgent(work, 'agent', {
+    const files = await prepareAgent(ws.dir, 'agent', {
       settlementUrl: settlement.url,
       servicePublicKey: settlement.service.identity.peerId,
       pipelines: PIPELINES,
@@ -130,7 +118,7 @@ describe('agent and the real settlement service, with spot checks', () => {
     });
     const agent = await startAgent(files);
     const observer = await connectTestClient(files.brokerUrl, { clientId: 'observer' });
-    cleanup.push(() => observer.endAsync(true));
+    ws.defer(() => observer.endAsync(true));
     const results = new Collector(observer, (t) => t.endsWith('/results'));
     await observer.subscribeAsync('fieldmesh/v1/pipelines/+/results', { qos: 0 });
     await startSensors(files);
