@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadOrCreateIdentity } from '../../agent/identity/keystore.js';
-import { loadModelFile } from '../../models/manifest.js';
 import type { NodeIdentity } from '../../protocol/identity.js';
 import { signNode } from '../../protocol/signatures.js';
 import { ModelRegistry } from '../spotcheck/registry.js';
@@ -119,21 +118,16 @@ class Settlement implements SettlementService {
     );
   }
 
-  /** Registers every model it can; a bad manifest is logged and skipped, the rest still load. */
+  /** Registers every model it can (a bad manifest is logged and skipped), with its credit per sample. */
   private async loadModels() {
-    const registry = new ModelRegistry({ logger: this.log });
+    const specs = this.components.models;
+    const { registry, loaded } = await ModelRegistry.fromManifests(
+      specs.map((m) => m.manifest),
+      { logger: this.log },
+    );
     const credit = new Map<string, number>();
-    for (const spec of this.components.models) {
-      try {
-        const file = await loadModelFile(spec.manifest);
-        const model = registry.register(file.bytes, { id: file.manifest.id, manifest: file.manifest });
-        credit.set(model.sha256, spec.creditPerSample ?? 1);
-      } catch (err) {
-        this.log.error(
-          { manifest: spec.manifest, err: (err as Error).message },
-          'model not registered: receipts for it are answered unknown_model until it is fixed',
-        );
-      }
+    for (const { manifestPath, model } of loaded) {
+      credit.set(model.sha256, specs.find((m) => m.manifest === manifestPath)?.creditPerSample ?? 1);
     }
     return { registry, credit };
   }

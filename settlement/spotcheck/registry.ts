@@ -140,24 +140,33 @@ export class ModelRegistry {
   static async fromManifests(
     paths: readonly string[],
     components: { logger: Logger },
-  ): Promise<{ registry: ModelRegistry; problems: RegistryProblem[] }> {
+  ): Promise<{
+    registry: ModelRegistry;
+    problems: RegistryProblem[];
+    /** The model each loaded manifest registered, in the order given. */
+    loaded: { manifestPath: string; model: RegisteredModel }[];
+  }> {
     const registry = new ModelRegistry(components);
     const problems: RegistryProblem[] = [];
+    const loaded: { manifestPath: string; model: RegisteredModel }[] = [];
     for (const manifestPath of paths) {
       try {
         const file = await loadModelFile(manifestPath);
-        registry.register(file.bytes, { id: file.manifest.id, manifest: file.manifest });
+        loaded.push({
+          manifestPath,
+          model: registry.register(file.bytes, { id: file.manifest.id, manifest: file.manifest }),
+        });
       } catch (err) {
         const error = new ModelRegistryError(
           manifestPath,
           `${(err as Error).message}. The other models are still registered; receipts for this one cannot be checked until it is fixed`,
           err,
         );
-        registry.log.error({ err: error, manifestPath }, 'spot-check model refused');
+        registry.log.error({ err: error, manifestPath }, 'model not registered; receipts for it are answered unknown_model until it is fixed');
         problems.push({ manifestPath, error });
       }
     }
-    return { registry, problems };
+    return { registry, problems, loaded };
   }
 
   /** Registers a model by its bytes; idempotent for bytes already registered. */
