@@ -162,7 +162,10 @@ export class ModelRegistry {
           `${(err as Error).message}. The other models are still registered; receipts for this one cannot be checked until it is fixed`,
           err,
         );
-        registry.log.error({ err: error, manifestPath }, 'model not registered; receipts for it are answered unknown_model until it is fixed');
+        registry.log.error(
+          { err: error, manifestPath },
+          'model not registered; receipts for it are answered unknown_model until it is fixed',
+        );
         problems.push({ manifestPath, error });
       }
     }
