@@ -4,6 +4,7 @@ import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import { BrokerConfigError, BrokerSetupError, ConnectRefusedError, PublishRefusedError } from './errors.js';
 import { createBrokerHooks } from './hooks.js';
+import { type BrokerStorage, type BrokerStorageSpec, openBrokerStorage } from './storage.js';
 import { createTcpListener, type ListenAddress, type TcpListener } from './tcp-listener.js';
 
 export interface EmbeddedBrokerInit {
@@ -15,6 +16,8 @@ export interface EmbeddedBrokerInit {
   maxClients?: number;
   /** How long stop() waits for clients to go before destroying their sockets (default 1000 ms). */
   closeGraceMs?: number;
+  /** Sessions, retained and queued messages: memory (default), disk, or a shared Redis. */
+  storage?: BrokerStorageSpec;
 }
 
 export interface EmbeddedBrokerComponents {
@@ -54,7 +57,7 @@ export function createEmbeddedBroker(
   const closeGraceMs = init.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const connectedIds = new Set<string>();
   const counts = { messagesPublished: 0, connectsRefused: 0 };
-  let running: { aedes: Aedes; listener: TcpListener } | null = null;
+  let running: { aedes: Aedes; listener: TcpListener; storage: BrokerStorage } | null = null;
   let starting: Promise<void> | null = null;
   let stopping: Promise<void> | null = null;
 
@@ -68,11 +71,17 @@ export function createEmbeddedBroker(
       },
       log,
     );
-    const aedes = new Aedes(hooks);
+    const storage = await openBrokerStorage(init.storage ?? { kind: 'memory' }, log);
+    const aedes = new Aedes({
+      ...hooks,
+      ...(storage.persistence === undefined ? {} : { persistence: storage.persistence }),
+      ...(storage.mq === undefined ? {} : { mq: storage.mq }),
+    });
     try {
       await aedes.listen();
     } catch (err) {
       await closeAedes(aedes, closeGraceMs, log);
+      await storage.close();
       throw new BrokerSetupError(err);
     }
     observe(aedes, log, connectedIds);
@@ -84,9 +93,10 @@ export function createEmbeddedBroker(
       await listener.start();
     } catch (err) {
       await closeAedes(aedes, closeGraceMs, log);
+      await storage.close();
       throw err;
     }
-    running = { aedes, listener };
+    running = { aedes, listener, storage };
     log.debug({ address: listener.address() }, 'broker listening');
   };
 
@@ -97,6 +107,9 @@ export function createEmbeddedBroker(
     const listenerClosed = current.listener.stop();
     await closeAedes(current.aedes, closeGraceMs, log);
     await listenerClosed;
+    await current.storage
+      .close()
+      .catch((err: Error) => log.warn({ err: err.message }, 'broker storage did not close cleanly'));
     running = null;
     connectedIds.clear();
     log.debug('broker stopped');
