@@ -1,6 +1,7 @@
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
+import { embeddedBrokerInit } from './broker-setup.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
 import { ModelRuntime } from './infer/model-runtime.js';
@@ -69,10 +70,12 @@ export class Agent {
     const log = this.components.logger;
     this.identity = this.components.identity ?? (await this.loadIdentity());
     if (config.broker.enabled) {
-      this.broker = createEmbeddedBroker(
-        { host: config.broker.host, port: config.broker.port },
-        { logger: log.child({ component: 'broker' }) },
-      );
+      const init = await embeddedBrokerInit(config.broker, {
+        identity: this.identity,
+        dataDir: config.node.dataDir,
+        topicRoot: config.mqtt.topicRoot,
+      });
+      this.broker = createEmbeddedBroker(init, { logger: log.child({ component: 'broker' }) });
       await this.broker.start();
     }
     await this.loadModels();

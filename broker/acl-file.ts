@@ -15,7 +15,9 @@ import { type AclDocument, AclInvalidError, aclDocumentProblems } from './acl.js
  *
  *   users:   { press-sensor-1: { roles: [sensors] }, scada: { rules: [{ topic: 'fieldmesh/v1/#', access: subscribe }] } }
  *   roles:   { sensors: [{ topic: 'plant/%c/#', access: publish }] }
- *   anonymous: [ ... ]   # only used when the broker allows anonymous access
+ *   anonymous: [ ... ]       # only used when the broker allows anonymous access
+ *   authenticated: [ ... ]   # users with a password but no entry under users
+ *   nodes: [ ... ]           # mesh agents (node-key login); default every topic
  */
 
 const ruleSchema = z.strictObject({
@@ -48,13 +50,24 @@ export const aclFileSchema = z.strictObject({
     .array(ruleSchema)
     .optional()
     .describe('Rules for clients without a username, when the broker allows anonymous access.'),
+  authenticated: z
+    .array(ruleSchema)
+    .optional()
+    .describe('Rules for users in the credentials file that have no entry under users.'),
+  nodes: z
+    .array(ruleSchema)
+    .optional()
+    .describe('Rules for mesh nodes (agents logged in with their node key); default every topic.'),
 });
 
 // The schema and the engine's document type must stay the same shape.
 const _sameShape: (d: z.output<typeof aclFileSchema>) => AclDocument = (d) => d;
 void _sameShape;
 
-const WORDING = { knownFields: 'only users, roles, anonymous and the rule fields', objectWord: 'a mapping' };
+const WORDING = {
+  knownFields: 'only users, roles, anonymous, authenticated, nodes and the rule fields',
+  objectWord: 'a mapping',
+};
 
 /** The ACL file could not be read at all. */
 export class AclUnreadableError extends FieldmeshError {

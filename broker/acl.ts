@@ -44,7 +44,25 @@ export interface AclDocument {
   readonly roles?: Readonly<Record<string, readonly AclRule[]>> | undefined;
   /** Rules for clients without a username; used only when the broker allows anonymous access. */
   readonly anonymous?: readonly AclRule[] | undefined;
+  /** Rules for users with a password but no entry under `users`; default none. */
+  readonly authenticated?: readonly AclRule[] | undefined;
+  /**
+   * Rules for mesh nodes that logged in with their node key. Absent means every topic
+   * (`#`, readwrite): agents must reach sensors and results whatever rules the sensors get.
+   */
+  readonly nodes?: readonly AclRule[] | undefined;
 }
+
+const ALL_TOPICS: readonly AclRule[] = Object.freeze([Object.freeze({ topic: '#', access: 'readwrite' })]);
+
+/**
+ * The rules a broker uses when it has no ACL file: every authenticated client may use every topic
+ * and read the broker's `$SYS` state (which `#` does not reach, §4.7.2).
+ */
+export const OPEN_ACL: AclDocument = Object.freeze({
+  authenticated: [...ALL_TOPICS, { topic: '$SYS/#', access: 'subscribe' }],
+  anonymous: [...ALL_TOPICS, { topic: '$SYS/#', access: 'subscribe' }],
+});
 
 export interface AclClient {
   readonly clientId: string;
@@ -111,7 +129,6 @@ interface RuleSet {
 }
 
 const SUBSTITUTION = /%[cu]/g;
-const EMPTY_SET: RuleSet = { publishDeny: [], publishAllow: [], subscribeDeny: [], subscribeAllow: [] };
 
 /** Every problem of an ACL document that the checks could not work with: bad filters, unknown roles. */
 export function aclDocumentProblems(doc: AclDocument): FieldProblem[] {
@@ -150,6 +167,8 @@ export function aclDocumentProblems(doc: AclDocument): FieldProblem[] {
     });
   }
   checkRules(doc.anonymous, 'anonymous', true);
+  checkRules(doc.authenticated, 'authenticated', false);
+  checkRules(doc.nodes, 'nodes', false);
   return problems;
 }
 
@@ -233,15 +252,19 @@ export function compileAcl(doc: AclDocument, options: AclOptions): Acl {
     users.set(name, buildRuleSet(entries));
   }
   const anonymous = buildRuleSet([{ rules: doc.anonymous ?? [], at: 'anonymous' }]);
+  const authenticated = buildRuleSet([{ rules: doc.authenticated ?? [], at: 'authenticated' }]);
+  const nodes = buildRuleSet([
+    { rules: doc.nodes ?? ALL_TOPICS, at: doc.nodes ? 'nodes' : '(default nodes)' },
+  ]);
   const nodesPrefix = `${topicsFor(options.topicRoot).root}nodes/`;
   const allowAnonymous = options.allowAnonymous === true;
 
   function rulesOf(client: AclClient): { set: RuleSet; who: string } | Decision {
     if (client.username !== undefined) {
       const who = `user ${JSON.stringify(client.username)}`;
-      return { set: users.get(client.username) ?? EMPTY_SET, who };
+      return { set: users.get(client.username) ?? authenticated, who };
     }
-    if (client.nodeId !== undefined) return { set: EMPTY_SET, who: `node ${client.nodeId} (no username)` };
+    if (client.nodeId !== undefined) return { set: nodes, who: `node ${client.nodeId}` };
     if (!allowAnonymous) return refuse('anonymous client and anonymous access is disabled');
     return { set: anonymous, who: 'anonymous clients' };
   }

@@ -1,10 +1,29 @@
-import type { AedesOptions, Client } from 'aedes';
+import type { AedesOptions, AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
-import { ConnectRefusedError, PublishRefusedError } from './errors.js';
+import type { Acl, AclClient } from './acl.js';
+import type { BrokerAuthenticator } from './auth.js';
+import { ConnectRefusedError } from './errors.js';
+import { LogThrottle } from './log-throttle.js';
 
 /** CONNACK return codes of MQTT 3.1.1 §3.2.2.3 that the hooks use. */
 export const CONNACK_IDENTIFIER_REJECTED = 2;
 export const CONNACK_SERVER_UNAVAILABLE = 3;
+export const CONNACK_NOT_AUTHORIZED = 5;
+/** SUBACK return code of a refused subscription (§3.9.3). */
+export const SUBACK_FAILURE = 0x80;
+
+/** What the hooks count; the broker reads these for its counters. */
+export interface HookCounts {
+  connectsRefused: number;
+  /** CONNECTs refused for bad or missing credentials (part of connectsRefused). */
+  authFailures: number;
+  messagesPublished: number;
+  /** PUBLISHes acknowledged but dropped because the ACL denies them. */
+  publishesDenied: number;
+  subscriptionsDenied: number;
+  /** QoS 0 messages not sent to a subscriber whose socket was too far behind. */
+  droppedSlowConsumer: number;
+}
 
 /** What the hooks need from the broker they guard. */
 export interface HookContext {
@@ -12,91 +31,182 @@ export interface HookContext {
   readonly maxClients: number | undefined;
   /** Ids of the clients currently connected (a takeover of one of them is never refused). */
   readonly connectedIds: ReadonlySet<string>;
-  /** Called for each CONNECT refused here, before the CONNACK goes out. */
-  connectRefused(): void;
-  /** Called for each PUBLISH (or will) allowed, before it is routed to subscribers. */
-  publishAccepted(): void;
+  readonly auth: BrokerAuthenticator;
+  readonly acl: Acl;
+  /** Unsent bytes a subscriber may have before QoS 0 messages to it are dropped. */
+  readonly qos0BacklogBytes: number;
+  readonly counts: HookCounts;
+  /**
+   * PUBLISH packets the ACL denied. MQTT 3.1.1 lets a server acknowledge a PUBLISH it will not
+   * deliver [MQTT-3.3.5-2]; the broker's publish step skips these, so the client gets its PUBACK
+   * and keeps its connection, and nobody receives the message.
+   */
+  readonly denied: WeakSet<object>;
 }
 
-export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish'>>;
+export type BrokerHooks = Required<
+  Pick<
+    AedesOptions,
+    'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'
+  >
+>;
 
 /** True for topic names under `$SYS`, which this broker keeps for itself. */
 export function isReservedTopic(topic: string): boolean {
   return topic.startsWith('$SYS/') || topic === '$SYS';
 }
 
-/**
- * The broker's hooks. Each has a safe default and denies what the spec reserves; everything
- * else is allowed (authentication and ACLs are separate, later layers).
- */
+/** The broker's hooks: identity at CONNECT, the ACL at PUBLISH and SUBSCRIBE, backlog at delivery. */
 export function createBrokerHooks(context: HookContext, logger: Logger): BrokerHooks {
+  const { counts, acl } = context;
   // aedes has already replaced an empty client id by a generated one when `authenticate` runs,
   // so `preConnect`, which still sees the CONNECT packet, marks the clients to refuse.
   const emptyIdWithSession = new WeakSet<Client>();
+  const wills = new WeakMap<Client, string>();
+  const principals = new WeakMap<Client, AclClient>();
+  const throttle = new LogThrottle();
+
+  const refuse = (
+    client: Client,
+    code: 2 | 3 | 4 | 5,
+    reason: string,
+    done: (e: ConnectRefusedError, ok: false) => void,
+  ) => {
+    counts.connectsRefused++;
+    if (code === 4 || code === 5) counts.authFailures++;
+    const held = throttle.admit(`connect:${remoteHost(client)}:${code}`);
+    if (held >= 0)
+      logger.warn({ client: client.id, remote: remoteOf(client), code, held }, `refused CONNECT: ${reason}`);
+    done(new ConnectRefusedError(code, reason), false);
+  };
 
   return {
     preConnect(client, packet, callback) {
       if ((packet.clientId === '' || packet.clientId === undefined) && packet.clean === false) {
         emptyIdWithSession.add(client);
       }
+      if (packet.will?.topic !== undefined) wills.set(client, packet.will.topic);
       callback(null, true);
     },
 
-    authenticate(client, _username, _password, done) {
+    authenticate(client, username, password, done) {
       if (emptyIdWithSession.has(client)) {
         // [MQTT-3.1.3-8]: a zero-byte ClientId with CleanSession 0 MUST be answered with
-        // CONNACK 0x02 (Identifier rejected) and the connection closed. aedes would accept it
-        // and give the client a session nobody can ever resume.
-        logger.warn(
-          { remote: remoteOf(client) },
-          'refused CONNECT: empty client id with a persistent session',
-        );
-        context.connectRefused();
-        done(
-          new ConnectRefusedError(
-            CONNACK_IDENTIFIER_REJECTED,
-            'identifier rejected: an empty client id needs clean session on [MQTT-3.1.3-8]',
-          ),
-          false,
+        // CONNACK 0x02 and the connection closed; aedes would give it a session nobody can resume.
+        refuse(
+          client,
+          CONNACK_IDENTIFIER_REJECTED,
+          'empty client id with a persistent session [MQTT-3.1.3-8]',
+          done,
         );
         return;
       }
       const { maxClients, connectedIds } = context;
       if (maxClients !== undefined && connectedIds.size >= maxClients && !connectedIds.has(client.id)) {
-        logger.warn({ client: client.id, maxClients }, 'refused CONNECT: client limit reached');
-        context.connectRefused();
-        done(
-          new ConnectRefusedError(
-            CONNACK_SERVER_UNAVAILABLE,
-            `server unavailable: ${maxClients} clients connected`,
-          ),
-          false,
-        );
+        refuse(client, CONNACK_SERVER_UNAVAILABLE, `client limit of ${maxClients} reached`, done);
         return;
       }
-      done(null, true);
+      context.auth.check(client.id, username, password).then(
+        (outcome) => {
+          if (!outcome.ok) return refuse(client, outcome.code, outcome.reason, done);
+          const will = wills.get(client);
+          if (will !== undefined) {
+            const decision = acl.canPublish(outcome.principal, will);
+            if (!decision.allowed) {
+              return refuse(
+                client,
+                CONNACK_NOT_AUTHORIZED,
+                `will topic ${JSON.stringify(will)}: ${decision.reason}`,
+                done,
+              );
+            }
+          }
+          principals.set(client, outcome.principal);
+          done(null, true);
+        },
+        (err: Error) =>
+          refuse(client, CONNACK_SERVER_UNAVAILABLE, `authentication failed: ${err.message}`, done),
+      );
     },
 
     authorizePublish(client, packet, callback) {
-      // §4.7.2: the server SHOULD prevent clients from using `$` topics to talk to each other;
-      // `$SYS/` carries this broker's own state. MQTT 3.1.1 has no negative PUBACK, so refusing
-      // closes the connection [MQTT-3.3.5-2]. `client` is null for wills aedes republishes on
-      // behalf of a client that is gone.
-      if (isReservedTopic(packet.topic)) {
-        logger.warn(
-          { client: client?.id ?? null, topic: packet.topic },
-          'refused PUBLISH to a reserved $SYS topic',
-        );
-        callback(new PublishRefusedError(packet.topic, '$SYS topics are reserved for the broker'));
+      // `client` is null for wills aedes republishes for a client that is gone: their topic was
+      // checked when that client connected.
+      if (client !== null) {
+        const principal = principals.get(client) ?? { clientId: client.id };
+        const decision = acl.canPublish(principal, packet.topic);
+        if (!decision.allowed) {
+          counts.publishesDenied++;
+          context.denied.add(packet);
+          const held = throttle.admit(`pub:${client.id}:${packet.topic}`);
+          if (held >= 0)
+            logger.warn(
+              { client: client.id, topic: packet.topic, held },
+              `dropped PUBLISH: ${decision.reason}`,
+            );
+          callback(null);
+          return;
+        }
+      }
+      counts.messagesPublished++;
+      callback(null);
+    },
+
+    authorizeSubscribe(client, sub, callback) {
+      const principal = principals.get(client) ?? { clientId: client.id };
+      const decision = acl.canSubscribe(principal, sub.topic);
+      if (decision.allowed) {
+        callback(null, sub);
         return;
       }
-      context.publishAccepted();
-      callback(null);
+      counts.subscriptionsDenied++;
+      const held = throttle.admit(`sub:${client.id}:${sub.topic}`);
+      if (held >= 0)
+        logger.warn(
+          { client: client.id, filter: sub.topic, held },
+          `refused SUBSCRIBE (SUBACK 0x80): ${decision.reason}`,
+        );
+      // A null subscription is answered with return code 0x80 in the SUBACK.
+      callback(null, null as unknown as Subscription);
+    },
+
+    authorizeForward(client, packet) {
+      if (
+        packet.qos === 0 &&
+        (client.conn as { writableLength?: number }).writableLength! > context.qos0BacklogBytes
+      ) {
+        counts.droppedSlowConsumer++;
+        return null;
+      }
+      return packet;
     },
   };
 }
+
+/** Makes aedes skip the publish step for packets the hooks denied (it has already acked them). */
+export function skipDeniedPublishes(aedes: object, denied: WeakSet<object>): void {
+  // aedes's typings give publish(packet, callback); client.js calls publish(packet, client, done).
+  type Publish = (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
+  const target = aedes as { publish: Publish };
+  const publish = target.publish.bind(aedes);
+  target.publish = (packet, client, done) => {
+    if (denied.has(packet)) {
+      (done ?? noop)();
+      return;
+    }
+    publish(packet, client, done);
+  };
+}
+
+const noop = () => {};
 
 function remoteOf(client: Client): string | undefined {
   const conn = client.conn as { remoteAddress?: string; remotePort?: number };
   return conn.remoteAddress === undefined ? undefined : `${conn.remoteAddress}:${conn.remotePort ?? ''}`;
 }
+
+function remoteHost(client: Client): string {
+  return (client.conn as { remoteAddress?: string }).remoteAddress ?? '?';
+}
+
+export type { AedesPublishPacket };

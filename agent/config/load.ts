@@ -98,8 +98,23 @@ function applyEnvOverrides(data: Record<string, unknown>, env: NodeJS.ProcessEnv
 }
 
 function resolvePaths(cfg: Config, baseDir: string): Config {
+  const at = (p: string) => path.resolve(baseDir, p);
+  const opt = (p: string | undefined) => (p === undefined ? undefined : at(p));
+  const { broker } = cfg;
+  const tls = broker.tls && {
+    ...broker.tls,
+    cert: at(broker.tls.cert),
+    key: at(broker.tls.key),
+    ca: opt(broker.tls.ca),
+  };
   return {
     ...cfg,
+    broker: {
+      ...broker,
+      ...(tls === undefined ? {} : { tls }),
+      auth: { ...broker.auth, credentialsFile: opt(broker.auth.credentialsFile) },
+      aclFile: opt(broker.aclFile),
+    },
     node: { ...cfg.node, dataDir: path.resolve(baseDir, cfg.node.dataDir) },
     models: cfg.models.map((m) => ({ ...m, manifest: path.resolve(baseDir, m.manifest) })),
   };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { DEFAULT_TOPIC_ROOT } from '../../protocol/topics.js';
+import { brokerSection } from './broker-schema.js';
 
 /**
  * The one configuration schema. Every field carries a description: the README's config
@@ -63,9 +64,11 @@ const mqttSection = z
     username: z.string().optional().describe('Broker user name, if the broker asks for one.'),
     password: z.string().optional().describe('Broker password. Env: FIELDMESH_MQTT_PASSWORD.'),
     protocolVersion: z
-      .union([z.literal(4), z.literal(5)])
-      .default(4)
-      .describe('4 = MQTT 3.1.1 (works everywhere, aedes included); 5 only for brokers that offer it.'),
+      .union([z.literal(4), z.literal(5), z.literal('auto')])
+      .default('auto')
+      .describe(
+        "4 = MQTT 3.1.1, 5 = MQTT 5; 'auto' offers 5 and falls back to 3.1.1 when the broker refuses it (aedes), then keeps what the broker accepted.",
+      ),
     keepaliveS: z.number().int().min(5).max(3600).default(30).describe('Keep-alive interval, seconds.'),
     connectTimeoutMs: z
       .number()
@@ -81,27 +84,33 @@ const mqttSection = z
       })
       .prefault({})
       .describe('Reconnect backoff: exponential with full jitter.'),
+    tls: z
+      .strictObject({
+        ca: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("PEM file of the CA that signed the broker's certificate; without it, the system CAs."),
+        cert: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('PEM client certificate, for brokers that ask for one (with key).'),
+        key: z.string().min(1).optional().describe('PEM private key of cert (unencrypted).'),
+        rejectUnauthorized: z
+          .boolean()
+          .default(true)
+          .describe("Refuse a broker whose certificate does not verify; false only for experiments."),
+        servername: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("Name the broker's certificate must carry, when mqtt.url uses another (e.g. an IP)."),
+      })
+      .optional()
+      .describe('TLS for mqtts:// URLs. Files are read when the agent starts.'),
   })
   .describe('Connection to the site broker.');
-
-const brokerSection = z
-  .strictObject({
-    enabled: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Run the embedded MQTT broker (aedes) in this agent; the agent then uses it and ignores mqtt.url.',
-      ),
-    host: z.string().min(1).default('127.0.0.1').describe('Address the embedded broker listens on.'),
-    port: z
-      .number()
-      .int()
-      .min(0)
-      .max(65535)
-      .default(1883)
-      .describe('Port of the embedded broker (0 = any free).'),
-  })
-  .describe('The embedded broker.');
 
 const modelEntry = z.strictObject({
   id: id('model').describe('Name pipelines use to refer to this model.'),
@@ -135,6 +144,43 @@ const sensorFrom = z.discriminatedUnion('from', [
   z.strictObject({ from: z.literal('field'), field: z.string().min(1) }),
 ]);
 
+/** A Sparkplug group, edge node or device id: no '/', '+' or '#' (Sparkplug 3.0 §4.1). */
+const sparkplugId = (what: string) =>
+  z
+    .string()
+    .regex(/^[^/+#\s]{1,64}$/, `a Sparkplug ${what} id: 1-64 characters, no '/', '+', '#' or spaces`);
+
+const sparkplugInput = z
+  .strictObject({
+    metrics: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe('Names of the metrics to read (as in the births); each is one sensor per device.'),
+    rebirth: z
+      .boolean()
+      .default(true)
+      .describe('Send NCMD Node Control/Rebirth on a sequence gap, unknown alias or data before a birth.'),
+    rebirthIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5000)
+      .describe('Least time between two rebirth requests to one edge node.'),
+  })
+  .optional()
+  .describe(
+    'With format sparkplug: which metrics to read. Sensor id = <group>/<edge node>/<device>/<metric>.',
+  );
+
+const sparkplugOutput = z
+  .strictObject({
+    group: sparkplugId('group').describe('Sparkplug group id of the results.'),
+    edgeNode: sparkplugId('edge node').describe('Edge node id; unique per pipeline on the broker.'),
+    device: sparkplugId('device').optional().describe('Device id of the results; the pipeline id if absent.'),
+  })
+  .optional()
+  .describe('Also publish results as Sparkplug B (NBIRTH, DBIRTH, DDATA) for SCADA hosts.');
+
 const pipelineEntry = z.strictObject({
   id: id('pipeline').describe('Pipeline id; appears in result topics, metrics and receipts.'),
   enabled: z.boolean().default(true).describe('Set false to keep a pipeline in the file but not run it.'),
@@ -146,7 +192,10 @@ const pipelineEntry = z.strictObject({
         .union([z.literal(0), z.literal(1)])
         .default(0)
         .describe('Subscription QoS.'),
-      format: z.enum(['json', 'number', 'cbor']).default('json').describe('Payload format.'),
+      format: z
+        .enum(['json', 'number', 'cbor', 'sparkplug'])
+        .default('json')
+        .describe('Payload format; sparkplug = Sparkplug B, see docs/sparkplug.md.'),
       field: z
         .string()
         .min(1)
@@ -168,6 +217,7 @@ const pipelineEntry = z.strictObject({
         .default({ from: 'topic' })
         .describe('Where the sensor id comes from: the whole topic, one topic level, or a payload field.'),
       sensors: z.array(z.string().min(1)).optional().describe('If set, only these sensor ids are accepted.'),
+      sparkplug: sparkplugInput,
     })
     .describe('Where readings come from.'),
   window: z
@@ -211,6 +261,7 @@ const pipelineEntry = z.strictObject({
         .default(1)
         .describe('QoS of result messages.'),
       includeOutputs: z.boolean().default(false).describe('Also publish the raw model outputs.'),
+      sparkplug: sparkplugOutput,
     })
     .prefault({})
     .describe('Where results go.'),

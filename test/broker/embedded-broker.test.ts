@@ -1,10 +1,17 @@
 import net from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/embedded-broker.js';
+import type { BrokerAuthInit } from '../../broker/auth.js';
+import {
+  createEmbeddedBroker,
+  type EmbeddedBroker,
+  type EmbeddedBrokerInit,
+} from '../../broker/embedded-broker.js';
 import { hasCode } from '../../protocol/errors.js';
 import { connectTestClient, quietLogger, startTestBroker } from '../helpers/broker.js';
 import { waitForEvent, withTimeout } from '../helpers/wait-for.js';
+
+const OPEN: BrokerAuthInit = { allowAnonymous: true, trustedNodes: 'any' };
 
 /** An MQTT 3.1.1 CONNECT built by hand: mqtt.js refuses to encode an empty id with clean session off. */
 function connectPacket(clientId: string, clean: boolean): Buffer {
@@ -95,7 +102,7 @@ describe('embedded broker', () => {
   it('fails with BROKER_LISTEN_FAILED naming host:port when the port is taken', async () => {
     const first = await broker();
     const { port } = first.address();
-    const second = createEmbeddedBroker({ host: '127.0.0.1', port }, { logger: quietLogger });
+    const second = createEmbeddedBroker({ host: '127.0.0.1', port, auth: OPEN }, { logger: quietLogger });
     const err: unknown = await second.start().then(
       () => undefined,
       (e: unknown) => e,
@@ -140,7 +147,7 @@ describe('embedded broker', () => {
     expect(c.connected).toBe(true);
   });
 
-  it('closes a client that publishes to $SYS/ and delivers nothing to $SYS/# subscribers', async () => {
+  it('acknowledges a PUBLISH to $SYS/, drops it, counts it and keeps the client connected', async () => {
     const b = await broker();
     const observer = await client(b.url, { clientId: 'observer' });
     await observer.subscribeAsync(['$SYS/#', 'fence'], { qos: 0 });
@@ -148,14 +155,16 @@ describe('embedded broker', () => {
     observer.on('message', (topic) => topics.push(topic));
 
     const intruder = await client(b.url, { clientId: 'intruder' });
-    const intruderClosed = waitForEvent(intruder, 'close');
-    intruder.publish('$SYS/x', 'spoofed', { qos: 0 });
-    await intruderClosed;
+    // MQTT 3.1.1 has no negative PUBACK: a refused PUBLISH is acknowledged and not delivered
+    // [MQTT-3.3.5-2]; the intruder keeps its connection.
+    await withTimeout(intruder.publishAsync('$SYS/x', 'spoofed', { qos: 1 }), 'PUBACK of a denied publish');
+    expect(intruder.connected).toBe(true);
+    expect(b.counters().publishesDenied).toBe(1);
 
     // The refusal happened before the fence was published, and one subscriber's messages
     // arrive in order: once the fence is here, a leaked $SYS/x would have been too.
     const fence = waitForEvent(observer, 'message', { filter: (topic) => topic === 'fence' });
-    await observer.publishAsync('fence', '', { qos: 0 });
+    await intruder.publishAsync('fence', '', { qos: 0 });
     await fence;
     expect(topics).not.toContain('$SYS/x');
     expect(topics).toContain('fence');
@@ -188,11 +197,13 @@ describe('embedded broker', () => {
   });
 
   it('refuses settings it cannot use, before starting', () => {
-    expect(() => createEmbeddedBroker({ host: '127.0.0.1', port: 70_000 }, { logger: quietLogger })).toThrow(
-      /port is 70000/,
+    const make = (init: Partial<EmbeddedBrokerInit>) => () =>
+      createEmbeddedBroker({ host: '127.0.0.1', port: 0, auth: OPEN, ...init }, { logger: quietLogger });
+    expect(make({ port: 70_000 })).toThrow(/port is 70000/);
+    expect(make({ maxClients: 0 })).toThrow(/maxClients/);
+    expect(make({ limits: { maxPacketBytes: -1 } })).toThrow(/limits.maxPacketBytes is -1/);
+    expect(make({ listeners: [{ kind: 'tls', host: '127.0.0.1', port: 0 }] })).toThrow(
+      /listeners\[0\] is tls but has no certificate/,
     );
-    expect(() =>
-      createEmbeddedBroker({ host: '127.0.0.1', port: 0, maxClients: 0 }, { logger: quietLogger }),
-    ).toThrow(/maxClients/);
   });
 });

@@ -14,7 +14,7 @@ describe('tcp listener', () => {
   function listen(onConnection: (socket: net.Socket) => void, closeGraceMs = 200): TcpListener {
     const listener = createTcpListener(
       { host: '127.0.0.1', port: 0, closeGraceMs },
-      { logger: quietLogger, onConnection },
+      { logger: quietLogger, onConnection: (stream) => onConnection(stream as net.Socket) },
     );
     cleanup.push(() => listener.stop());
     return listener;

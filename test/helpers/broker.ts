@@ -12,12 +12,19 @@ import { withTimeout } from './wait-for.js';
 export const quietLogger = pino({ level: 'silent' });
 
 /**
- * Starts the real embedded broker on 127.0.0.1 and an ephemeral port (unless `init` says
- * otherwise). Stop it in afterEach/finally: `await broker.stop()`.
+ * Starts the real embedded broker on 127.0.0.1 and an ephemeral port, open to anonymous
+ * clients (unless `init` says otherwise). Stop it in afterEach/finally: `await broker.stop()`.
  */
 export async function startTestBroker(init: Partial<EmbeddedBrokerInit> = {}): Promise<EmbeddedBroker> {
   const broker = createEmbeddedBroker(
-    { host: '127.0.0.1', port: 0, closeGraceMs: 500, ...init },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      closeGraceMs: 500,
+      // Most tests are about something else than who may connect; auth tests pass their own.
+      auth: { allowAnonymous: true, trustedNodes: 'any' },
+      ...init,
+    },
     { logger: quietLogger.child({ component: 'broker' }) },
   );
   await broker.start();

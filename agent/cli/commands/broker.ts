@@ -1,19 +1,32 @@
+import path from 'node:path';
 import { createEmbeddedBroker } from '../../../broker/embedded-broker.js';
+import { embeddedBrokerInit } from '../../broker-setup.js';
+import type { BrokerConfig } from '../../config/broker-schema.js';
+import { loadConfigFile } from '../../config/load.js';
+import { configSchema } from '../../config/schema.js';
+import { loadOrCreateIdentity } from '../../identity/keystore.js';
 import { createLogger } from '../../log.js';
 import { intOption, parse } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
 
-export const BROKER_HELP = `fieldmesh broker [--host ADDR] [--port N]
+export const BROKER_HELP = `fieldmesh broker [--config FILE] [--host ADDR] [--port N] [options]
        fieldmesh broker passwd FILE USER [--delete] [--password-stdin]   (see its --help)
 
-Runs the embedded MQTT 3.1.1 broker on its own, for sites without one.
+Runs the embedded MQTT 3.1.1 broker on its own, for sites without one. With --config it
+takes the broker: section of an agent configuration (listeners, TLS, auth, ACL, storage,
+limits) and the node key of its data dir; the options below override it.
 
 Options:
-  --host ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 for the whole LAN)
-  --port N           TCP port (default 1883)
-  --log-level LEVEL  fatal, error, warn, info, debug, trace (default info)
-  -h, --help         this help
+  -c, --config FILE     agent configuration whose broker: section to use
+  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 for the whole LAN)
+  --port N              TCP port (default 1883)
+  --credentials FILE    device users (made with "fieldmesh broker passwd")
+  --acl FILE            topic ACL (YAML; see docs/broker.md)
+  --allow-anonymous     let clients in without a username (closed test networks only)
+  --data-dir DIR        node key and stored sessions (default ./data)
+  --log-level LEVEL     fatal, error, warn, info, debug, trace (default info)
+  -h, --help            this help
 
 ${EXIT_HELP}`;
 
@@ -23,27 +36,53 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     return brokerPasswdCommand(argv.slice(1));
   }
   const { values } = parse('broker', argv, {
+    config: { type: 'string', short: 'c' },
     host: { type: 'string' },
     port: { type: 'string' },
+    credentials: { type: 'string' },
+    acl: { type: 'string' },
+    'allow-anonymous': { type: 'boolean' },
+    'data-dir': { type: 'string' },
     'log-level': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${BROKER_HELP}\n`);
     return 0;
   }
-  const logger = createLogger({ level: values['log-level'] ?? 'info', format: 'json' });
-  const broker = createEmbeddedBroker(
-    { host: values.host ?? '127.0.0.1', port: intOption('broker', 'port', values.port, 0, 65535) ?? 1883 },
-    { logger: logger.child({ component: 'broker' }) },
-  );
+  const config = values.config ? await loadConfigFile(values.config) : configSchema.parse({});
+  const dataDir = values['data-dir'] ? path.resolve(values['data-dir']) : config.node.dataDir;
+  const logger = createLogger({ level: values['log-level'] ?? config.log.level, format: 'json' });
+  const b = config.broker;
+  const broker: BrokerConfig = {
+    ...b,
+    host: values.host ?? b.host,
+    port: intOption('broker', 'port', values.port, 0, 65535) ?? b.port,
+    auth: {
+      ...b.auth,
+      allowAnonymous: values['allow-anonymous'] === true || b.auth.allowAnonymous,
+      ...(values.credentials ? { credentialsFile: path.resolve(values.credentials) } : {}),
+    },
+    ...(values.acl ? { aclFile: path.resolve(values.acl) } : {}),
+  };
+  const { identity } = await loadOrCreateIdentity(dataDir);
+  const init = await embeddedBrokerInit(broker, { identity, dataDir, topicRoot: config.mqtt.topicRoot });
+  const server = createEmbeddedBroker(init, { logger: logger.child({ component: 'broker' }) });
+  if (!init.auth.allowAnonymous && init.auth.credentials === undefined) {
+    logger.warn(
+      'no credentials file and anonymous access off: only mesh nodes can log in; add users with "fieldmesh broker passwd FILE USER" and --credentials FILE',
+    );
+  }
   await runUntilStopped(
     [
       {
         start: async () => {
-          await broker.start();
-          logger.info({ url: broker.url }, 'broker listening');
+          await server.start();
+          logger.info(
+            { urls: server.urls(), node: identity.peerId, storage: broker.storage },
+            'broker listening',
+          );
         },
-        stop: () => broker.stop(),
+        stop: () => server.stop(),
       },
     ],
     { logger },
