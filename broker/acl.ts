@@ -59,9 +59,10 @@ const ALL_TOPICS: readonly AclRule[] = Object.freeze([Object.freeze({ topic: '#'
  * The rules a broker uses when it has no ACL file: every authenticated client may use every topic
  * and read the broker's `$SYS` state (which `#` does not reach, §4.7.2).
  */
+const READ_SYS: AclRule = { topic: '$SYS/#', access: 'subscribe' };
 export const OPEN_ACL: AclDocument = Object.freeze({
-  authenticated: [...ALL_TOPICS, { topic: '$SYS/#', access: 'subscribe' }],
-  anonymous: [...ALL_TOPICS, { topic: '$SYS/#', access: 'subscribe' }],
+  authenticated: [...ALL_TOPICS, READ_SYS],
+  anonymous: [...ALL_TOPICS, READ_SYS],
 });
 
 export interface AclClient {

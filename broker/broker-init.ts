@@ -31,6 +31,12 @@ export interface BrokerLimits {
   drainTimeoutMs?: number;
   /** Unsent bytes a subscriber may have queued before QoS 0 messages to it are dropped (default 256 KiB). */
   qos0BacklogBytes?: number;
+  /**
+   * Unsent bytes past which a subscriber is disconnected (default 1 MiB): a consumer that stopped
+   * reading would otherwise hold up delivery to everyone until drainTimeoutMs. A persistent
+   * session keeps its undelivered QoS 1 messages for when it is back.
+   */
+  slowConsumerBytes?: number;
 }
 
 export interface EmbeddedBrokerInit {
@@ -64,6 +70,7 @@ export const DEFAULT_LIMITS: Omit<ResolvedLimits, 'maxClients'> = {
   connectionBurst: 50,
   drainTimeoutMs: 30_000,
   qos0BacklogBytes: 256 * 1024,
+  slowConsumerBytes: 1024 * 1024,
 };
 
 /** Checks every setting and fills in defaults; throws BrokerConfigError (BROKER_CONFIG_INVALID). */
@@ -94,6 +101,12 @@ export function resolveLimits(init: EmbeddedBrokerInit): ResolvedLimits {
       throw new BrokerConfigError(`limits.${key}`, `is ${value}; use a positive number or leave it out`);
     }
     resolved[key] = value;
+  }
+  if (resolved.qos0BacklogBytes >= resolved.slowConsumerBytes) {
+    throw new BrokerConfigError(
+      'limits.qos0BacklogBytes',
+      `(${resolved.qos0BacklogBytes}) must be below limits.slowConsumerBytes (${resolved.slowConsumerBytes})`,
+    );
   }
   if (resolved.maxPacketBytes > 268_435_455) {
     throw new BrokerConfigError('limits.maxPacketBytes', 'exceeds the MQTT maximum of 268,435,455 bytes');

@@ -78,6 +78,7 @@ export function createEmbeddedBroker(
     publishesDenied: 0,
     subscriptionsDenied: 0,
     droppedSlowConsumer: 0,
+    slowConsumersDisconnected: 0,
     connectionsRateLimited: 0,
     packetsTooLarge: 0,
     protocolErrors: 0,
@@ -98,6 +99,7 @@ export function createEmbeddedBroker(
         auth,
         acl,
         qos0BacklogBytes: limits.qos0BacklogBytes,
+        slowConsumerBytes: limits.slowConsumerBytes,
         counts,
         denied,
       },
@@ -173,7 +175,10 @@ export function createEmbeddedBroker(
     };
     const specs = [{ kind: 'tcp' as const, host: init.host, port: init.port }, ...(init.listeners ?? [])];
     return specs.map((spec) =>
-      createTcpListener({ ...spec, closeGraceMs }, { logger: log, onConnection, admit, onTlsError }),
+      createTcpListener(
+        { ...spec, closeGraceMs, highWaterMark: resolved.slowConsumerBytes },
+        { logger: log, onConnection, admit, onTlsError },
+      ),
     );
   };
 

@@ -23,6 +23,8 @@ export interface HookCounts {
   subscriptionsDenied: number;
   /** QoS 0 messages not sent to a subscriber whose socket was too far behind. */
   droppedSlowConsumer: number;
+  /** Subscribers disconnected for falling more than limits.slowConsumerBytes behind. */
+  slowConsumersDisconnected: number;
 }
 
 /** What the hooks need from the broker they guard. */
@@ -35,6 +37,8 @@ export interface HookContext {
   readonly acl: Acl;
   /** Unsent bytes a subscriber may have before QoS 0 messages to it are dropped. */
   readonly qos0BacklogBytes: number;
+  /** Unsent bytes past which a subscriber is disconnected. */
+  readonly slowConsumerBytes: number;
   readonly counts: HookCounts;
   /**
    * PUBLISH packets the ACL denied. MQTT 3.1.1 lets a server acknowledge a PUBLISH it will not
@@ -65,6 +69,7 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
   const wills = new WeakMap<Client, string>();
   const principals = new WeakMap<Client, AclClient>();
   const throttle = new LogThrottle();
+  const cutOff = new WeakSet<Client>();
 
   const refuse = (
     client: Client,
@@ -171,13 +176,23 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
     },
 
     authorizeForward(client, packet) {
-      if (
-        packet.qos === 0 &&
-        (client.conn as { writableLength?: number }).writableLength! > context.qos0BacklogBytes
-      ) {
+      const backlog = (client.conn as { writableLength?: number }).writableLength ?? 0;
+      if (backlog <= context.qos0BacklogBytes) return packet;
+      if (packet.qos === 0) {
         counts.droppedSlowConsumer++;
         return null;
       }
+      if (backlog > context.slowConsumerBytes && !cutOff.has(client)) {
+        cutOff.add(client);
+        counts.slowConsumersDisconnected++;
+        logger.warn(
+          { client: client.id, backlogBytes: backlog },
+          'disconnected a subscriber that stopped reading (broker.limits.slowConsumerBytes); its session keeps QoS 1 messages',
+        );
+        setImmediate(() => disconnectSlow(client));
+      }
+      // QoS 1/2 goes on: aedes stores it in the session before writing, so a persistent
+      // subscriber cut off here receives it when it reconnects.
       return packet;
     },
   };
@@ -199,6 +214,24 @@ export function skipDeniedPublishes(aedes: object, denied: WeakSet<object>): voi
 }
 
 const noop = () => {};
+
+/**
+ * Ends a slow subscriber's connection the way aedes's drain timeout does (its pending writes are
+ * failed, which frees the deliveries waiting on them), without waiting for that timeout.
+ */
+function disconnectSlow(client: Client): void {
+  const c = client as unknown as {
+    _handleDrainTimeout?: () => void;
+    _drainTimer?: unknown;
+    conn: { destroy(): void };
+  };
+  if (typeof c._handleDrainTimeout === 'function' && c._drainTimer) {
+    clearTimeout(c._drainTimer as NodeJS.Timeout);
+    c._handleDrainTimeout();
+  } else {
+    c.conn.destroy();
+  }
+}
 
 function remoteOf(client: Client): string | undefined {
   const conn = client.conn as { remoteAddress?: string; remotePort?: number };

@@ -29,6 +29,12 @@ export interface TcpListenerInit {
   tls?: TlsMaterial;
   /** For ws and wss: the HTTP path clients open (default /mqtt). */
   path?: string;
+  /**
+   * Socket buffer size past which a write reports back-pressure (Node's default is 16 KiB).
+   * aedes holds up a delivery until a subscriber whose write reported it drains; a bigger mark
+   * lets the broker's own backlog limits decide instead.
+   */
+  highWaterMark?: number;
 }
 
 export interface TcpListenerComponents {
@@ -94,10 +100,12 @@ export function createTcpListener(init: TcpListenerInit, components: TcpListener
   };
 
   const build = (): net.Server => {
-    if (kind === 'tcp') return net.createServer(accept);
+    const serverOptions = init.highWaterMark === undefined ? {} : { highWaterMark: init.highWaterMark };
+    if (kind === 'tcp') return net.createServer(serverOptions, accept);
     const material = init.tls;
     const tlsOptions: tls.TlsOptions = material
       ? {
+          ...serverOptions,
           cert: material.cert,
           key: material.key,
           ...(material.ca === undefined ? {} : { ca: material.ca }),

@@ -132,6 +132,12 @@ export const brokerSection = z
           .min(1024)
           .default(262_144)
           .describe('QoS 0 messages to a subscriber this far behind are dropped for it.'),
+        slowConsumerBytes: z
+          .number()
+          .int()
+          .min(4096)
+          .default(1_048_576)
+          .describe('A subscriber this far behind is disconnected (its session keeps QoS 1 messages).'),
       })
       .prefault({})
       .describe('Bounds that keep one bad or slow client from hurting the others.'),

@@ -36,9 +36,13 @@ export async function startTestBroker(init: Partial<EmbeddedBrokerInit> = {}): P
  * sensor or an observer. Resolves after CONNACK 0; rejects on a refusal or after the timeout.
  * Close it with `await client.endAsync(true)`.
  */
-export async function connectTestClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+export async function connectTestClient(
+  url: string,
+  options: IClientOptions & { localAddress?: string } = {},
+): Promise<MqttClient> {
   const { hostname, port } = new URL(url);
-  const client = new MqttClient(() => net.connect({ host: hostname, port: Number(port) }), {
+  const local = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
+  const client = new MqttClient(() => net.connect({ host: hostname, port: Number(port), ...local }), {
     protocolVersion: 4,
     reconnectPeriod: 0,
     connectTimeout: 5000,
