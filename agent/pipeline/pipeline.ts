@@ -4,8 +4,7 @@ import type { Topics } from '../../protocol/topics.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
 import { checkPostprocessSpec, type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
-import { compileDecoder } from '../ingest/decoders.js';
-import type { RejectReason } from '../ingest/reject-reasons.js';
+import { compileDecoder, type PayloadDecoder } from '../ingest/decoders.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
@@ -14,6 +13,7 @@ import { BatchRunner, type Job, outputsOfRow, type RunInfo } from './batch-runne
 import { ErrorReporter } from './error-reporter.js';
 import type { ReceiptSink } from './receipt-sink.js';
 import { buildResult } from './result.js';
+import * as sparkplug from './sparkplug-wiring.js';
 
 export interface PipelineStats {
   readonly id: string;
@@ -27,6 +27,8 @@ export interface PipelineStats {
   readonly queueDepth: number;
   readonly sensors: number;
   readonly rejected: Record<string, number>;
+  /** Sessions, gaps and rebirths, when the input is Sparkplug B. */
+  readonly sparkplug?: sparkplug.SparkplugInputStats;
 }
 
 /** Failures of the pipeline itself, reported like rejected readings. */
@@ -55,7 +57,10 @@ const STALE_SWEEP_MS = 10_000;
 export class Pipeline {
   readonly id: string;
   private state: PipelineState = 'created';
-  private readonly decode;
+  /** Null for Sparkplug B input, which sparkplugIn decodes. */
+  private readonly decode: PayloadDecoder | null;
+  private readonly sparkplugIn: sparkplug.SparkplugInput | null;
+  private readonly sparkplugOut: sparkplug.SparkplugOutput | null;
   private readonly sensorOf: SensorIdExtractor;
   private readonly windows: SlidingWindows;
   private readonly errors: ErrorReporter;
@@ -99,14 +104,27 @@ export class Pipeline {
         `window.size ${size} does not fit model "${model.id}", which takes ${model.windowSize} samples`,
       );
     }
-    this.decode = compileDecoder({
-      format: cfg.input.format,
-      maxBytes: cfg.input.maxBytes,
-      ...(cfg.input.field === undefined ? {} : { field: cfg.input.field }),
-      ...(cfg.input.timestampField === undefined ? {} : { timestampField: cfg.input.timestampField }),
-      ...(cfg.input.sensor.from === 'field' ? { sensorField: cfg.input.sensor.field } : {}),
-      ...(cfg.input.length === undefined ? {} : { length: cfg.input.length }),
+    const sparkplugProblem = sparkplug.sparkplugInputProblem(cfg.input);
+    if (sparkplugProblem !== null) throw new PipelineConfigError(cfg.id, sparkplugProblem);
+    this.sparkplugIn = sparkplug.createSparkplugInput(cfg, {
+      admit: (sensor, ts, values, arrivedAt) => this.admit(sensor, ts, values, arrivedAt),
+      reject: (reason, topic, detail) => this.reject(reason, topic, detail),
+      publish: (topic, payload) => components.link.publishFast(topic, payload),
+      now: () => this.now(),
+      logger: components.logger,
     });
+    this.sparkplugOut = sparkplug.createSparkplugOutput(cfg, components);
+    this.decode =
+      cfg.input.format === 'sparkplug'
+        ? null
+        : compileDecoder({
+            format: cfg.input.format,
+            maxBytes: cfg.input.maxBytes,
+            ...(cfg.input.field === undefined ? {} : { field: cfg.input.field }),
+            ...(cfg.input.timestampField === undefined ? {} : { timestampField: cfg.input.timestampField }),
+            ...(cfg.input.sensor.from === 'field' ? { sensorField: cfg.input.sensor.field } : {}),
+            ...(cfg.input.length === undefined ? {} : { length: cfg.input.length }),
+          });
     this.sensorOf = compileSensorIdExtractor(cfg.input.sensor, cfg.input.topic);
     this.windows = new SlidingWindows({ ...cfg.window, size });
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
@@ -179,6 +197,7 @@ export class Pipeline {
       await this.components.link.subscribe(this.cfg.input.topic, this.cfg.input.qos, (topic, payload) =>
         this.onMessage(topic, payload),
       );
+      await this.sparkplugOut?.start();
     } catch (err) {
       this.state = 'stopped';
       throw err;
@@ -198,6 +217,7 @@ export class Pipeline {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.components.link.unsubscribe(this.cfg.input.topic).catch(() => undefined);
     await this.runner.idle();
+    await this.sparkplugOut?.stop();
     this.state = 'stopped';
   }
 
@@ -209,6 +229,7 @@ export class Pipeline {
       queueDepth: this.runner.depth,
       sensors: this.windows.sensorCount,
       rejected: this.errors.counts(),
+      ...(this.sparkplugIn ? { sparkplug: this.sparkplugIn.stats() } : {}),
     };
   }
 
@@ -216,7 +237,9 @@ export class Pipeline {
   onMessage(topic: string, payload: Uint8Array): void {
     if (this.state !== 'running') return;
     try {
-      const problem = this.ingest(topic, payload);
+      const problem = this.sparkplugIn
+        ? this.sparkplugIn.ingest(topic, payload)
+        : this.ingest(topic, payload);
       if (problem) this.reject(problem[0], topic, problem[1]);
     } catch (err) {
       // A bug here must cost one reading, not the pipeline.
@@ -225,17 +248,27 @@ export class Pipeline {
   }
 
   /** Decodes and windows one reading; returns why it was refused, or null. */
-  private ingest(topic: string, payload: Uint8Array): [RejectReason, string] | null {
+  private ingest(topic: string, payload: Uint8Array): sparkplug.Refusal | null {
     const arrivedAt = performance.now();
-    const decoded = this.decode(payload);
+    const decoded = (this.decode as PayloadDecoder)(payload);
     if (!decoded.ok) return [decoded.reason, decoded.detail];
     const sensor = this.sensorOf(topic, decoded.sensor);
     if (sensor === undefined) return ['missing_field', 'no sensor id where input.sensor says it is'];
+    return this.admit(sensor, decoded.ts, decoded.values, arrivedAt);
+  }
+
+  /** Windows one decoded reading; returns why it was refused, or null. */
+  private admit(
+    sensor: string,
+    ts: number | undefined,
+    values: number[],
+    arrivedAt: number,
+  ): sparkplug.Refusal | null {
     if (this.allowed && !this.allowed.has(sensor)) {
       return ['unknown_sensor', `sensor "${sensor}" is not in input.sensors`];
     }
     const now = this.now();
-    const outcome = this.windows.push(sensor, decoded.ts ?? this.arrivalTs(now), decoded.values, now);
+    const outcome = this.windows.push(sensor, ts ?? this.arrivalTs(now), values, now);
     if (outcome.rejected)
       return [outcome.rejected, `sensor "${sensor}": ${outcome.rejected.replace(/_/g, ' ')} reading`];
     this.counters.readings++;
@@ -243,7 +276,7 @@ export class Pipeline {
     return null;
   }
 
-  private reject(reason: RejectReason | PipelineFailure, topic: string, detail: string): void {
+  private reject(reason: sparkplug.ReportedReason | PipelineFailure, topic: string, detail: string): void {
     this.errors.report(reason, topic, detail);
   }
 
@@ -302,6 +335,7 @@ export class Pipeline {
       if (post.anomaly) this.counters.anomalies++;
       this.counters.results++;
       this.publish(JSON.stringify(result));
+      this.sparkplugOut?.publish(result);
     });
   }
 
