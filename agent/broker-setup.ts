@@ -60,8 +60,10 @@ export async function embeddedBrokerInit(
 
 function storageSpec(broker: BrokerConfig, dataDir: string): BrokerStorageSpec {
   if (broker.storage === 'memory') return { kind: 'memory' };
-  if (broker.storage === 'redis') return { kind: 'redis', url: broker.redisUrl ?? '' };
-  return { kind: 'disk', dir: path.join(dataDir, 'broker') };
+  if (broker.storage === 'redis') {
+    return { kind: 'redis', url: broker.redisUrl ?? '', prefix: broker.redisPrefix };
+  }
+  return { kind: 'disk', dir: path.join(dataDir, 'broker'), sync: broker.diskSync };
 }
 
 async function readTlsMaterial(tls: NonNullable<BrokerConfig['tls']>): Promise<TlsMaterial> {

@@ -111,6 +111,7 @@ export function createEmbeddedBroker(
       drainTimeout: limits.drainTimeoutMs,
       ...(storage.persistence === undefined ? {} : { persistence: storage.persistence }),
       ...(storage.mq === undefined ? {} : { mq: storage.mq }),
+      ...(storage.maxTopicLevels === undefined ? {} : { maxTopicLevels: storage.maxTopicLevels }),
     });
     skipDeniedPublishes(aedes, denied);
     try {

@@ -93,6 +93,17 @@ export const brokerSection = z
       .describe(
         'Where sessions, retained and queued messages live: disk (<dataDir>/broker, survives restarts), memory, or redis.',
       ),
+    diskSync: z
+      .boolean()
+      .default(false)
+      .describe(
+        'storage: disk fsyncs every write before acknowledging it: survives power cuts, slower on SD cards.',
+      ),
+    redisPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)')
+      .default('fieldmesh')
+      .describe('Brokers sharing one Redis and one prefix act as one site broker.'),
     redisUrl: z
       .string()
       .regex(/^rediss?:\/\//, 'a redis:// URL')
