@@ -1,7 +1,7 @@
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
-import { embeddedBrokerInit } from './broker-setup.js';
+import { embeddedBrokerInit, nodeCredentials } from './broker-setup.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
 import { ModelRuntime } from './infer/model-runtime.js';
@@ -84,16 +84,26 @@ export class Agent {
     // An agent that embeds the site broker talks to it directly, wherever it ended up listening.
     const url = this.broker ? this.broker.url : config.mqtt.url;
     this.mqttUrl = url;
+    const identity = this.identity;
+    const clientId = config.mqtt.clientId ?? `fieldmesh-${identity.peerId}`;
+    // Its own broker always, and other brokers unless a username is set: the node key, no secret.
+    const nodeLogin = this.broker !== null || (config.mqtt.nodeLogin && config.mqtt.username === undefined);
     this.link = createMqttLink(
       {
         url,
-        clientId: config.mqtt.clientId ?? `fieldmesh-${this.identity.peerId}`,
+        clientId,
         keepaliveS: config.mqtt.keepaliveS,
-        protocolVersion: config.mqtt.protocolVersion,
+        // aedes speaks 3.1.1 only: no MQTT 5 attempt against the broker embedded here.
+        protocolVersion: this.broker ? 4 : config.mqtt.protocolVersion,
         reconnect: config.mqtt.reconnect,
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
-        ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
-        ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
+        ...(this.broker || config.mqtt.tls === undefined ? {} : { tls: config.mqtt.tls }),
+        ...(nodeLogin
+          ? { credentials: () => nodeCredentials(identity, clientId) }
+          : {
+              ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
+              ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
+            }),
         will: {
           topic: topics.node(this.identity.peerId),
           payload: this.recordJson('offline'),
@@ -132,7 +142,9 @@ export class Agent {
     this.lastReceipts = this.receipts?.status();
     this.receipts = null;
     if (this.link && this.identity) {
-      await this.link
+      // Not awaited first: with the broker gone a QoS 1 publish never completes; link.stop()
+      // waits (bounded) for in-flight QoS 1 and then fails what is left.
+      const offline = this.link
         .publish(
           topicsFor(this.config.mqtt.topicRoot).node(this.identity.peerId),
           this.recordJson('offline'),
@@ -144,6 +156,7 @@ export class Agent {
         .catch(() => undefined);
       log.info({ counters: this.link.counters() }, 'mqtt link closing');
       await this.link.stop();
+      await offline;
     }
     for (const m of this.models.values()) await m.close().catch(() => undefined);
     await this.broker?.stop();

@@ -60,8 +60,24 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
       expected: 'a value ≥ mqtt.reconnect.minMs',
     });
   }
-  problems.push(...settlementProblems(raw.settlement));
+  problems.push(...mqttTlsProblems(raw.mqtt), ...settlementProblems(raw.settlement));
   return problems;
+}
+
+/** A client certificate needs its key and the key its certificate. */
+function mqttTlsProblems(mqtt: unknown): ConfigProblem[] {
+  const tls = (mqtt as { tls?: { cert?: unknown; key?: unknown } } | undefined)?.tls;
+  if (typeof tls !== 'object' || tls === null) return [];
+  const hasCert = typeof tls.cert === 'string';
+  if (hasCert === (typeof tls.key === 'string')) return [];
+  const [missing, present] = hasCert ? ['key', 'cert'] : ['cert', 'key'];
+  return [
+    {
+      path: `mqtt.tls.${missing}`,
+      found: `nothing, while mqtt.tls.${present} is set`,
+      expected: `the ${missing === 'key' ? "client certificate's private key" : 'client certificate'} (PEM file): a client certificate needs both cert and key`,
+    },
+  ];
 }
 
 /** Ordered bounds of the settlement section: backoff, and an outbox that can hold one batch. */

@@ -107,8 +107,15 @@ function resolvePaths(cfg: Config, baseDir: string): Config {
     key: at(broker.tls.key),
     ca: opt(broker.tls.ca),
   };
+  const mqttTls = cfg.mqtt.tls && {
+    ...cfg.mqtt.tls,
+    ca: opt(cfg.mqtt.tls.ca),
+    cert: opt(cfg.mqtt.tls.cert),
+    key: opt(cfg.mqtt.tls.key),
+  };
   return {
     ...cfg,
+    mqtt: { ...cfg.mqtt, ...(mqttTls === undefined ? {} : { tls: mqttTls }) },
     broker: {
       ...broker,
       ...(tls === undefined ? {} : { tls }),

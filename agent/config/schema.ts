@@ -63,6 +63,12 @@ const mqttSection = z
       .describe('MQTT client id; defaults to fieldmesh-<node id>.'),
     username: z.string().optional().describe('Broker user name, if the broker asks for one.'),
     password: z.string().optional().describe('Broker password. Env: FIELDMESH_MQTT_PASSWORD.'),
+    nodeLogin: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Without a username, log in with the node key (username = node id, password = a signed token; fieldmesh brokers check it, others take it as any username).',
+      ),
     protocolVersion: z
       .union([z.literal(4), z.literal(5), z.literal('auto')])
       .default('auto')
@@ -100,7 +106,7 @@ const mqttSection = z
         rejectUnauthorized: z
           .boolean()
           .default(true)
-          .describe("Refuse a broker whose certificate does not verify; false only for experiments."),
+          .describe('Refuse a broker whose certificate does not verify; false only for experiments.'),
         servername: z
           .string()
           .min(1)
@@ -146,9 +152,7 @@ const sensorFrom = z.discriminatedUnion('from', [
 
 /** A Sparkplug group, edge node or device id: no '/', '+' or '#' (Sparkplug 3.0 §4.1). */
 const sparkplugId = (what: string) =>
-  z
-    .string()
-    .regex(/^[^/+#\s]{1,64}$/, `a Sparkplug ${what} id: 1-64 characters, no '/', '+', '#' or spaces`);
+  z.string().regex(/^[^/+#\s]{1,64}$/, `a Sparkplug ${what} id: 1-64 characters, no '/', '+', '#' or spaces`);
 
 const sparkplugInput = z
   .strictObject({

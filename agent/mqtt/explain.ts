@@ -1,3 +1,5 @@
+import { describeTlsFailure, TLS_CODES, type TlsFailureContext } from './explain-tls.js';
+
 /**
  * Turns what mqtt.js and the socket report into a sentence an operator can act on: what the
  * broker or the network said, and what to change. Pure: no I/O, no state.
@@ -6,6 +8,10 @@
 /** Where the operator sets the broker's address; quoted in every "cannot reach" hint. */
 const URL_SETTING = 'set mqtt.url or FIELDMESH_MQTT_URL';
 
+/** Mosquitto answers "not authorized", not "bad user name or password", to a wrong password. */
+const NOT_AUTHORIZED_HINT =
+  "check mqtt.username and mqtt.password (FIELDMESH_MQTT_PASSWORD); if they are right, the broker's access rules refuse this client: ask its operator";
+
 /**
  * CONNACK refusals: MQTT 3.1.1 return codes 1–5 (§3.2.2.3) and the MQTT 5 reason codes ≥ 0x80
  * (§3.2.2.2) a broker sends for a refused CONNECT.
@@ -13,7 +19,7 @@ const URL_SETTING = 'set mqtt.url or FIELDMESH_MQTT_URL';
 const CONNACK_REFUSALS: Record<number, { meaning: string; hint: string }> = {
   1: {
     meaning: 'unacceptable protocol version',
-    hint: 'the broker does not speak this MQTT version (aedes speaks 3.1.1 only): set mqtt.protocolVersion to 4',
+    hint: "the broker does not speak this MQTT version (aedes speaks 3.1.1 only): set mqtt.protocolVersion to 4 or 'auto'",
   },
   2: {
     meaning: 'identifier rejected',
@@ -27,17 +33,17 @@ const CONNACK_REFUSALS: Record<number, { meaning: string; hint: string }> = {
     meaning: 'bad user name or password',
     hint: 'check mqtt.username and mqtt.password (FIELDMESH_MQTT_PASSWORD)',
   },
-  5: { meaning: 'not authorized', hint: "the broker's access rules refuse this client: ask its operator" },
+  5: { meaning: 'not authorized', hint: NOT_AUTHORIZED_HINT },
   128: { meaning: 'unspecified error', hint: "see the broker's log" },
   129: { meaning: 'malformed packet', hint: "see the broker's log" },
   130: { meaning: 'protocol error', hint: "see the broker's log" },
-  132: { meaning: 'unsupported protocol version', hint: 'set mqtt.protocolVersion to 4' },
+  132: { meaning: 'unsupported protocol version', hint: "set mqtt.protocolVersion to 4 or 'auto'" },
   133: { meaning: 'client identifier not valid', hint: 'set mqtt.clientId to one the broker accepts' },
   134: {
     meaning: 'bad user name or password',
     hint: 'check mqtt.username and mqtt.password (FIELDMESH_MQTT_PASSWORD)',
   },
-  135: { meaning: 'not authorized', hint: "the broker's access rules refuse this client: ask its operator" },
+  135: { meaning: 'not authorized', hint: NOT_AUTHORIZED_HINT },
   136: { meaning: 'server unavailable', hint: 'the broker takes no clients now' },
   137: { meaning: 'server busy', hint: 'the broker takes no clients now' },
   138: { meaning: 'banned', hint: 'the broker has banned this client: ask its operator' },
@@ -80,15 +86,11 @@ const SOCKET_HINTS: Record<string, (url: string) => string> = {
     'the broker closed the connection during the handshake — is it an MQTT broker, does it want TLS (mqtts://)?',
 };
 
-/** TLS verification failures Node reports by OpenSSL's code. */
-const TLS_CODES =
-  /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
-
 /**
  * Why one connection attempt to `url` failed, from the error mqtt.js or the socket emitted
- * (or undefined when nothing was said at all).
+ * (or undefined when nothing was said at all); `tls` says what a TLS dial trusted and saw.
  */
-export function describeConnectFailure(err: unknown, url: string): string {
+export function describeConnectFailure(err: unknown, url: string, tls: TlsFailureContext = {}): string {
   if (err === undefined || err === null) {
     return 'no answer from the broker (the TCP connection or the MQTT handshake did not complete)';
   }
@@ -98,8 +100,7 @@ export function describeConnectFailure(err: unknown, url: string): string {
   if (typeof code === 'string') {
     const hint = SOCKET_HINTS[code];
     if (hint !== undefined) return `${message} (${code}): ${hint(url)}`;
-    if (TLS_CODES.test(code))
-      return `TLS failed: ${message} (${code}) — the broker's certificate is not trusted here; add its CA to the system store or NODE_EXTRA_CA_CERTS`;
+    if (TLS_CODES.test(code)) return describeTlsFailure(code, err, tls);
     return `${message} (${code})`;
   }
   if (message === 'connack timeout') {

@@ -1,7 +1,9 @@
 import type { Logger } from '../log.js';
 import { type BackoffPolicy, backoffPolicyProblem, type RandomSource } from './backoff.js';
 import { MqttConfigError } from './errors.js';
+import type { ProtocolVersion, ProtocolVersionSetting } from './protocol-version.js';
 import type { MessageHandler } from './subscriptions.js';
+import type { MqttTlsInit } from './tls-settings.js';
 import type { MqttTransport } from './transport.js';
 
 /** The link's public contract: settings, collaborators, events, counters and the link itself. */
@@ -20,8 +22,16 @@ export interface MqttLinkInit {
   clientId: string;
   username?: string;
   password?: string;
+  /**
+   * Called before every connection attempt; what it returns replaces username and password.
+   * For credentials that expire, such as a node's signed login token (protocol/broker-token.ts).
+   */
+  credentials?: (() => { username: string; password: string }) | undefined;
   keepaliveS: number;
-  protocolVersion: 4 | 5;
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5; 'auto' offers 5 and falls back to 3.1.1 (see protocol-version.ts). */
+  protocolVersion: ProtocolVersionSetting;
+  /** For mqtts:// only: CA, client certificate and verification; files are read at creation. */
+  tls?: MqttTlsInit | undefined;
   /** Reconnect delays: exponential from minMs to maxMs with full jitter (see backoff.ts). */
   reconnect: BackoffPolicy;
   /** How long start() keeps trying before it rejects with MQTT_CONNECT_FAILED. */
@@ -74,6 +84,8 @@ export interface MqttLink {
   readonly url: string;
   /** True between 'connected' and 'disconnected'. */
   readonly connected: boolean;
+  /** The MQTT version the broker accepted (4 = 3.1.1, 5), or null before the first connection. */
+  readonly protocolVersion: ProtocolVersion | null;
   /** Resolves once first connected; rejects with MqttConnectError (MQTT_CONNECT_FAILED). */
   start(): Promise<void>;
   /** Waits (bounded) for in-flight QoS 1, sends DISCONNECT (so no will), closes; never hangs. */
@@ -95,6 +107,13 @@ export function validateLinkInit(init: MqttLinkInit): void {
   if (init.clientId === '') {
     throw new MqttConfigError('clientId', 'is empty; a persistent session needs a client id [MQTT-3.1.3-8]');
   }
+  const version: unknown = init.protocolVersion;
+  if (version !== 4 && version !== 5 && version !== 'auto') {
+    throw new MqttConfigError(
+      'protocolVersion',
+      `is ${JSON.stringify(version)}; use 4 (MQTT 3.1.1), 5 or 'auto'`,
+    );
+  }
   if (!Number.isInteger(init.keepaliveS) || init.keepaliveS < 0 || init.keepaliveS > 65_535) {
     throw new MqttConfigError('keepaliveS', `is ${init.keepaliveS}; use whole seconds from 0 to 65535`);
   }
@@ -106,6 +125,12 @@ export function validateLinkInit(init: MqttLinkInit): void {
   }
   const backoff = backoffPolicyProblem(init.reconnect);
   if (backoff !== null) throw new MqttConfigError('reconnect', backoff);
+  if (init.tls !== undefined && !/^(mqtts|ssl):/i.test(init.url)) {
+    throw new MqttConfigError(
+      'tls',
+      'is set but mqtt.url is not a TLS URL: use mqtts://host:8883 (or remove mqtt.tls)',
+    );
+  }
   const max = init.maxPendingQos1;
   // mqtt.js has 65,535 packet ids; past them it queues without bound, which this limit prevents.
   if (max !== undefined && (!Number.isInteger(max) || max < 1 || max > 65_000)) {

@@ -2,21 +2,25 @@ import type net from 'node:net';
 import { type IConnackPacket, MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { type RandomSource, reconnectDelayMs } from './backoff.js';
-import { MqttConnectError, MqttLinkStoppedError, MqttPublishError, MqttQueueFullError } from './errors.js';
+import { brokerTarget, Dialer } from './dialer.js';
+import { MqttConnectError, MqttLinkStoppedError } from './errors.js';
 import { describeConnackRefusal, describeConnectFailure, isConnackRefusal } from './explain.js';
-import {
-  type MqttLink,
-  type MqttLinkComponents,
-  type MqttLinkCounters,
-  type MqttLinkEvents,
-  type MqttLinkInit,
-  validateLinkInit,
+import { isCertificateRejection } from './explain-tls.js';
+import type {
+  MqttLink,
+  MqttLinkComponents,
+  MqttLinkCounters,
+  MqttLinkEvents,
+  MqttLinkInit,
 } from './link-types.js';
-import { asBuffer, clientOptions, endWithin } from './mqttjs.js';
+import { clientOptions, endWithin, useProtocolVersion } from './mqttjs.js';
+import { PendingStart } from './pending-start.js';
+import type { ProtocolVersion } from './protocol-version.js';
+import { Publisher } from './publisher.js';
 import { SafeEmitter } from './safe-emitter.js';
 import { SubscriptionKeeper } from './subscription-keeper.js';
 import type { MessageHandler } from './subscriptions.js';
-import { type BrokerTarget, dialBroker, type MqttTransport, parseBrokerUrl } from './transport.js';
+import { type BrokerTarget, dialBroker } from './transport.js';
 
 export type {
   LinkMessage,
@@ -37,10 +41,7 @@ export function createMqttLink(init: MqttLinkInit, components: MqttLinkComponent
   return new Link(init, components);
 }
 
-const DEFAULT_MAX_PENDING_QOS1 = 10_000;
 const DEFAULT_STOP_FLUSH_MS = 2000;
-/** Unsent bytes beyond which QoS 0 is dropped rather than buffered without bound. */
-const MAX_QOS0_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 type State = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -48,13 +49,12 @@ class Link implements MqttLink {
   readonly url: string;
   private readonly target: BrokerTarget;
   private readonly log: Logger;
-  private readonly transport: MqttTransport;
   private readonly random: RandomSource;
   private readonly events: SafeEmitter<MqttLinkEvents>;
   private readonly keeper: SubscriptionKeeper;
-  private readonly pendingQos1 = new Set<(err: Error) => void>();
-  private readonly count = { reconnects: 0, publishes: 0, droppedQos0Offline: 0, droppedQos0Backlog: 0 };
-  private readonly inbound = { received: 0, unmatched: 0 };
+  private readonly dialer: Dialer;
+  private readonly publisher: Publisher;
+  private readonly tally = { reconnects: 0, received: 0, unmatched: 0 };
   private state: State = 'idle';
   private client: MqttClient | null = null;
   private socket: net.Socket | null = null;
@@ -65,30 +65,31 @@ class Link implements MqttLink {
   private attempt = 0;
   private lastError: unknown;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private starting: {
-    promise: Promise<void>;
-    reject: (err: Error) => void;
-    deadline: NodeJS.Timeout;
-  } | null = null;
-  private resolveStart: (() => void) | null = null;
+  private starting: PendingStart | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(
     private readonly init: MqttLinkInit,
     components: MqttLinkComponents,
   ) {
-    this.target = parseBrokerUrl(init.url);
-    validateLinkInit(init);
-    this.url = this.target.displayUrl;
     this.log = components.logger;
-    this.transport = components.transport ?? dialBroker;
+    this.target = brokerTarget(init, this.log);
+    this.url = this.target.displayUrl;
+    const transport = components.transport ?? dialBroker;
+    this.dialer = new Dialer(this.target, transport, init.protocolVersion, this.log);
     this.random = components.random ?? Math.random;
     this.events = new SafeEmitter(this.log);
-    this.keeper = new SubscriptionKeeper({ client: () => this.client, isUp: () => this.up }, this.log);
+    const host = { client: () => this.client, isUp: () => this.up, socket: () => this.socket };
+    this.keeper = new SubscriptionKeeper(host, this.log);
+    this.publisher = new Publisher(host, init.maxPendingQos1);
   }
 
   get connected(): boolean {
     return this.up;
+  }
+
+  get protocolVersion(): ProtocolVersion | null {
+    return this.dialer.settledVersion;
   }
 
   on<E extends keyof MqttLinkEvents>(event: E, listener: (info: MqttLinkEvents[E]) => void): this {
@@ -107,7 +108,7 @@ class Link implements MqttLink {
   }
 
   counters(): MqttLinkCounters {
-    return { ...this.count, pendingQos1: this.pendingQos1.size, ...this.inbound };
+    return { ...this.publisher.count, pendingQos1: this.publisher.pendingQos1, ...this.tally };
   }
 
   start(): Promise<void> {
@@ -115,16 +116,11 @@ class Link implements MqttLink {
     if (this.starting !== null) return this.starting.promise;
     if (this.state !== 'idle') return Promise.reject(new MqttLinkStoppedError('start'));
     this.state = 'starting';
-    let reject!: (err: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      this.resolveStart = res;
-      reject = rej;
-    });
-    const deadline = setTimeout(() => this.failStart(undefined), this.init.connectTimeoutMs);
-    this.starting = { promise, reject, deadline };
+    const starting = new PendingStart(this.init.connectTimeoutMs, () => this.failStart(undefined));
+    this.starting = starting;
     this.client = this.createClient();
     this.client.connect();
-    return promise;
+    return starting.promise;
   }
 
   stop(): Promise<void> {
@@ -152,62 +148,28 @@ class Link implements MqttLink {
     if (client === null || this.state === 'stopping' || this.state === 'stopped') {
       return Promise.reject(new MqttLinkStoppedError(`publish to ${topic}`));
     }
-    const retain = opts.retain ?? false;
-    if (opts.qos === 0) {
-      if (this.canSendQos0()) {
-        client.publish(topic, asBuffer(payload), { qos: 0, retain });
-        this.count.publishes++;
-      }
-      return Promise.resolve();
-    }
-    const limit = this.init.maxPendingQos1 ?? DEFAULT_MAX_PENDING_QOS1;
-    if (this.pendingQos1.size >= limit) return Promise.reject(new MqttQueueFullError(topic, limit));
-    return new Promise<void>((resolve, reject) => {
-      this.pendingQos1.add(reject);
-      // Offline, mqtt.js keeps the packet in its outgoing store and sends it after the next
-      // CONNACK; scheduleReconnect hands the same store back, so nothing is lost.
-      client.publish(topic, asBuffer(payload), { qos: 1, retain }, (err) => {
-        if (!this.pendingQos1.delete(reject)) return; // stop() already failed it
-        if (err) reject(new MqttPublishError(topic, err));
-        else resolve();
-      });
-      this.count.publishes++;
-    });
+    return this.publisher.publish(client, topic, payload, opts);
   }
 
   publishFast(topic: string, payload: Uint8Array | string): void {
     const client = this.client;
-    if (client !== null && this.state !== 'stopping' && this.canSendQos0()) {
-      client.publish(topic, asBuffer(payload));
-      this.count.publishes++;
-    }
-  }
-
-  /**
-   * QoS 0 goes out only on a ready connection whose socket keeps up; otherwise it is counted as
-   * dropped. Ready means after 'connected': while mqtt.js re-sends its stored QoS 1 after a
-   * CONNACK it holds every other publish in an unbounded in-memory queue.
-   */
-  private canSendQos0(): boolean {
-    if (!this.up) {
-      this.count.droppedQos0Offline++;
-      return false;
-    }
-    if (this.socket !== null && this.socket.writableLength > MAX_QOS0_BACKLOG_BYTES) {
-      this.count.droppedQos0Backlog++;
-      return false;
-    }
-    return true;
+    if (client !== null && this.state !== 'stopping') this.publisher.publishFast(client, topic, payload);
   }
 
   private createClient(): MqttClient {
     const target = this.target;
     const client = new MqttClient(
-      () => {
-        this.socket = this.transport(target);
+      (c) => {
+        const fresh = this.init.credentials?.();
+        if (fresh !== undefined) {
+          // mqtt.js builds the CONNECT from its options right after opening the stream.
+          c.options.username = fresh.username;
+          c.options.password = fresh.password;
+        }
+        this.socket = this.dialer.open();
         return this.socket;
       },
-      clientOptions(this.init, target),
+      clientOptions(this.init, target, this.dialer.nextVersion),
     );
     client.on('connect', (connack) => void this.onConnect(connack));
     client.on('close', () => this.onClose());
@@ -219,10 +181,11 @@ class Link implements MqttLink {
   private async onConnect(connack: IConnackPacket): Promise<void> {
     const sessionPresent = connack.sessionPresent === true;
     const generation = ++this.generation;
+    this.dialer.accepted();
     this.up = true;
     this.lastError = undefined;
     this.attempt = 0;
-    if (this.everConnected) this.count.reconnects++;
+    if (this.everConnected) this.tally.reconnects++;
     await this.keeper.restore(sessionPresent).catch((err: unknown) => {
       this.log.warn({ err: messageOf(err) }, 'subscriptions not restored; retrying on the next connection');
     });
@@ -235,49 +198,61 @@ class Link implements MqttLink {
       );
     }
     this.log[this.everConnected ? 'info' : 'debug'](
-      { url: this.url, sessionPresent },
+      { url: this.url, sessionPresent, protocolVersion: this.dialer.nextVersion },
       'connected to the broker',
     );
     this.everConnected = true;
     this.events.emit('connected', { sessionPresent });
     if (this.starting !== null) {
-      clearTimeout(this.starting.deadline);
+      this.starting.resolve();
       this.starting = null;
       this.state = 'running';
-      this.resolveStart?.();
     }
   }
 
   private onMessage(topic: string, payload: Uint8Array): void {
-    this.inbound.received++;
+    this.tally.received++;
     const ran = this.keeper.dispatch(topic, payload, (err, filter) =>
       this.log.warn({ filter, topic, err: messageOf(err) }, 'message handler threw'),
     );
-    if (ran === 0) this.inbound.unmatched++;
+    if (ran === 0) this.tally.unmatched++;
   }
 
   private onError(err: Error): void {
-    this.lastError = err;
     const code = (err as { code?: unknown }).code;
     const refusal = typeof code === 'number' && isConnackRefusal(code);
-    // During start-up a refusal is final: retrying only delays the same answer.
-    if (refusal && this.starting !== null) this.failStart(err);
+    if (refusal && this.dialer.refused(code)) return; // not an error: the next attempt speaks 3.1.1
+    this.lastError = err;
+    // During start-up a refusal or a rejected certificate is final: retrying only delays the same answer.
+    if ((refusal || isCertificateRejection(code)) && this.starting !== null) this.failStart(err);
     else if (refusal) this.log.warn({ url: this.url, code }, describeConnackRefusal(code));
     else this.log.debug({ url: this.url, err: err.message }, 'connection error');
   }
 
   private onClose(): void {
     this.socket = null;
+    const wasUp = this.up;
     if (this.up) {
       this.up = false;
       const stopping = this.state === 'stopping';
       const reason = stopping
         ? 'link stopped'
-        : describeConnectFailure(this.lastError ?? new Error('connection closed'), this.url);
+        : describeConnectFailure(
+            this.lastError ?? new Error('connection closed'),
+            this.url,
+            this.dialer.tlsContext,
+          );
       if (!stopping) this.log.warn({ url: this.url, reason }, 'disconnected from the broker');
       this.events.emit('disconnected', { reason });
     }
-    if (this.state === 'starting' || this.state === 'running') this.scheduleReconnect();
+    if (this.state !== 'starting' && this.state !== 'running') return;
+    if (!wasUp && this.client !== null && this.dialer.closedUnaccepted()) {
+      this.lastError = undefined;
+      useProtocolVersion(this.client, this.dialer.nextVersion);
+      this.redial(0);
+    } else {
+      this.scheduleReconnect();
+    }
   }
 
   private scheduleReconnect(): void {
@@ -286,6 +261,12 @@ class Link implements MqttLink {
     const delayMs = reconnectDelayMs(this.attempt, this.init.reconnect, this.random);
     this.log.debug({ attempt: this.attempt, delayMs }, 'reconnecting');
     this.events.emit('reconnecting', { attempt: this.attempt, delayMs });
+    this.redial(delayMs);
+  }
+
+  /** Reconnects after `delayMs`, keeping mqtt.js's message stores. */
+  private redial(delayMs: number): void {
+    if (this.reconnectTimer !== null) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       const client = this.client;
@@ -299,15 +280,18 @@ class Link implements MqttLink {
     const starting = this.starting;
     if (starting === null) return;
     this.starting = null;
-    clearTimeout(starting.deadline);
     const cause = err ?? this.lastError;
     const code = (cause as { code?: unknown } | undefined)?.code;
     const gaveUp = err === undefined ? ` (gave up after ${this.init.connectTimeoutMs} ms)` : '';
     starting.reject(
-      new MqttConnectError(this.url, describeConnectFailure(cause, this.url) + gaveUp, {
-        cause,
-        ...(typeof code === 'number' ? { returnCode: code } : {}),
-      }),
+      new MqttConnectError(
+        this.url,
+        describeConnectFailure(cause, this.url, this.dialer.tlsContext) + gaveUp,
+        {
+          cause,
+          ...(typeof code === 'number' ? { returnCode: code } : {}),
+        },
+      ),
     );
     this.stopping = this.shutdown().finally(() => {
       // A failed start leaves the link as new: start() may be called again.
@@ -325,16 +309,11 @@ class Link implements MqttLink {
     this.state = 'stopping';
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    if (this.starting !== null) {
-      clearTimeout(this.starting.deadline);
-      this.starting.reject(new MqttLinkStoppedError('start (stopped while connecting)'));
-      this.starting = null;
-    }
+    this.starting?.reject(new MqttLinkStoppedError('start (stopped while connecting)'));
+    this.starting = null;
     const client = this.client;
     if (client !== null) await this.endClient(client);
-    const stopped = new MqttLinkStoppedError('publish');
-    for (const reject of this.pendingQos1) reject(stopped);
-    this.pendingQos1.clear();
+    this.publisher.failPending(new MqttLinkStoppedError('publish'));
     this.up = false;
     this.state = 'stopped';
   }
@@ -344,7 +323,7 @@ class Link implements MqttLink {
     const flushMs = this.init.stopFlushMs ?? DEFAULT_STOP_FLUSH_MS;
     if (await endWithin(client, flushMs)) return;
     this.log.warn(
-      { pendingQos1: this.pendingQos1.size, flushMs },
+      { pendingQos1: this.publisher.pendingQos1, flushMs },
       'broker did not acknowledge in time; closing anyway',
     );
     this.socket?.destroy();

@@ -1,5 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { MqttLinkInit } from './link-types.js';
+import type { ProtocolVersion } from './protocol-version.js';
 import type { BrokerTarget } from './transport.js';
 
 /**
@@ -10,8 +11,15 @@ import type { BrokerTarget } from './transport.js';
 /** MQTT 5 ends a session at disconnect unless told otherwise; keep it a day, like a 3.1.1 broker would. */
 const MQTT5_SESSION_EXPIRY_S = 86_400;
 
-/** Client options for the link: persistent session, no reconnects or resubscribes of mqtt.js's own. */
-export function clientOptions(init: MqttLinkInit, target: BrokerTarget): IClientOptions {
+/**
+ * Client options for the link: persistent session, no reconnects or resubscribes of mqtt.js's
+ * own, speaking `version`.
+ */
+export function clientOptions(
+  init: MqttLinkInit,
+  target: BrokerTarget,
+  version: ProtocolVersion,
+): IClientOptions {
   const username = init.username ?? target.username;
   const password = init.password ?? target.password;
   return {
@@ -19,7 +27,7 @@ export function clientOptions(init: MqttLinkInit, target: BrokerTarget): IClient
     // A persistent session keeps QoS 1 subscriptions and queued messages across reconnects.
     clean: false,
     keepalive: init.keepaliveS,
-    protocolVersion: init.protocolVersion,
+    ...versionOptions(version),
     // Reconnects are the link's (backoff with jitter); mqtt.js's fixed period is off, and with
     // it mqtt.js's own resubscription, which it only records when reconnectPeriod > 0.
     reconnectPeriod: 0,
@@ -31,7 +39,6 @@ export function clientOptions(init: MqttLinkInit, target: BrokerTarget): IClient
     queueQoSZero: false,
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
-    ...(init.protocolVersion === 5 ? { properties: { sessionExpiryInterval: MQTT5_SESSION_EXPIRY_S } } : {}),
     ...(init.will === undefined
       ? {}
       : {
@@ -43,6 +50,24 @@ export function clientOptions(init: MqttLinkInit, target: BrokerTarget): IClient
           },
         }),
   };
+}
+
+function versionOptions(version: ProtocolVersion): Pick<IClientOptions, 'protocolVersion' | 'properties'> {
+  return version === 5
+    ? { protocolVersion: 5, properties: { sessionExpiryInterval: MQTT5_SESSION_EXPIRY_S } }
+    : { protocolVersion: 4 };
+}
+
+/**
+ * Makes the client's next CONNECT speak `version`. mqtt.js reads options.protocolVersion and
+ * options.properties afresh on every connect(): for the CONNECT packet, the packet parser and
+ * the packet writer. Stored QoS 1 publishes and their callbacks stay, which a new client would lose.
+ */
+export function useProtocolVersion(client: MqttClient, version: ProtocolVersion): void {
+  const { protocolVersion, properties } = versionOptions(version);
+  client.options.protocolVersion = protocolVersion;
+  if (properties === undefined) delete client.options.properties;
+  else client.options.properties = properties;
 }
 
 /**

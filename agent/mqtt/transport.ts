@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { MqttConfigError } from './errors.js';
+import { type TlsSettings, watchPeerCertificate } from './tls-settings.js';
 
 /** Where and how the link dials its broker, parsed once from mqtt.url. */
 export interface BrokerTarget {
@@ -13,6 +14,8 @@ export interface BrokerTarget {
   /** Credentials written in the URL (`mqtt://user:pass@host`), if any. */
   username?: string;
   password?: string;
+  /** mqtt.tls with its files read; only for `mqtts`. Without it: system CAs, verification on. */
+  tls?: TlsSettings;
 }
 
 /**
@@ -59,22 +62,36 @@ export function parseBrokerUrl(url: string): BrokerTarget {
 }
 
 /**
- * The default transport: TCP, or TLS over TCP (system CAs, SNI from the host name), with
- * TCP_NODELAY on. MQTT sends small packets and waits for small answers; with Nagle's algorithm
- * each PUBLISH behind an unacknowledged one waits for the broker's delayed ACK (DESIGN.md:
- * ~24 ms p50 on loopback against ~0.8 ms without it).
+ * The default transport: TCP, or TLS over TCP (mqtt.tls, else the system CAs; SNI from the host
+ * name or mqtt.tls.servername), with TCP_NODELAY on. MQTT sends small packets and waits for small
+ * answers; with Nagle's algorithm each PUBLISH behind an unacknowledged one waits for the broker's
+ * delayed ACK (DESIGN.md: ~24 ms p50 on loopback against ~0.8 ms without it).
  */
 export const dialBroker: MqttTransport = (target) => {
-  const socket =
-    target.protocol === 'mqtts'
-      ? tls.connect({
-          host: target.host,
-          port: target.port,
-          ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}),
-        })
-      : net.connect({ host: target.host, port: target.port, noDelay: true });
+  const socket = target.protocol === 'mqtts' ? dialTls(target) : net.connect(tcpOptions(target));
   // Before the connection exists Node records the wish and applies it to the TCP handle once
   // connected; TLS sockets pass it to the TCP socket beneath (tls.connect has no noDelay option).
   socket.setNoDelay(true);
   return socket;
 };
+
+function tcpOptions(target: BrokerTarget): net.NetConnectOpts {
+  return { host: target.host, port: target.port, noDelay: true };
+}
+
+function dialTls(target: BrokerTarget): tls.TLSSocket {
+  const settings = target.tls;
+  // SNI carries a host name, never an IP address (RFC 6066 §3).
+  const servername = settings?.servername ?? (net.isIP(target.host) === 0 ? target.host : undefined);
+  const socket = tls.connect({
+    host: target.host,
+    port: target.port,
+    ...(servername === undefined ? {} : { servername }),
+    ...(settings?.ca === undefined ? {} : { ca: settings.ca }),
+    ...(settings?.cert === undefined ? {} : { cert: settings.cert }),
+    ...(settings?.key === undefined ? {} : { key: settings.key }),
+    rejectUnauthorized: settings?.rejectUnauthorized ?? true,
+  });
+  watchPeerCertificate(socket);
+  return socket;
+}

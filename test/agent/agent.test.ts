@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -9,16 +9,16 @@ import { validateConfig } from '../../agent/config/load.js';
 import type { ConfigInput } from '../../agent/config/schema.js';
 import type { ErrorReport } from '../../agent/pipeline/error-reporter.js';
 import type { InferenceResult } from '../../agent/pipeline/result.js';
-import type { EmbeddedBroker } from '../../broker/embedded-broker.js';
 import { createSensorStream } from '../../models/generate/synthetic.js';
-import { connectTestClient, quietLogger, startTestBroker } from '../helpers/broker.js';
+import { connectTestClient, quietLogger } from '../helpers/broker.js';
 import { Collector } from '../helpers/collect.js';
+import { SITE_BROKERS, type SiteBroker, type SiteBrokerKind, startSiteBroker } from '../helpers/mosquitto.js';
 
 const EXAMPLES = path.resolve('models/examples');
 const VIB = path.join(EXAMPLES, 'vibration-ae/manifest.json');
 const TEMP = path.join(EXAMPLES, 'temperature-ae/manifest.json');
 
-let broker: EmbeddedBroker;
+let site: SiteBroker;
 let observer: MqttClient;
 let sensors: MqttClient;
 let results: Collector<InferenceResult>;
@@ -27,16 +27,37 @@ let work: string;
 const running: Agent[] = [];
 
 beforeAll(async () => {
-  broker = await startTestBroker();
   work = await mkdtemp(path.join(tmpdir(), 'fm-agent-'));
-  observer = await connectTestClient(broker.url, { clientId: 'observer' });
-  sensors = await connectTestClient(broker.url, { clientId: 'sensors' });
+});
+
+/** A test client of the site broker, logged in like the agent. */
+function siteClient(clientId: string): Promise<MqttClient> {
+  return connectTestClient(site.url, { clientId, ...site.credentials });
+}
+
+/** Connects the observer (results and errors) and the sensors to the current site broker. */
+async function connectClients(): Promise<void> {
+  observer = await siteClient('observer');
+  sensors = await siteClient('sensors');
   results = new Collector(observer, (t) => t.endsWith('/results'));
   errors = new Collector(observer, (t) => t.endsWith('/errors'));
   await observer.subscribeAsync(['fieldmesh/v1/pipelines/+/results', 'fieldmesh/v1/pipelines/+/errors'], {
     qos: 1,
   });
-});
+}
+
+/** Runs the enclosing describe block against a fresh site broker of `kind`. */
+function againstSiteBroker(kind: SiteBrokerKind): void {
+  beforeAll(async () => {
+    site = await startSiteBroker(kind);
+    await connectClients();
+  });
+  afterAll(async () => {
+    await observer.endAsync(true);
+    await sensors.endAsync(true);
+    await site.stop();
+  });
+}
 
 afterEach(async () => {
   for (const a of running.splice(0)) await a.stop();
@@ -45,16 +66,19 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await observer.endAsync(true);
-  await sensors.endAsync(true);
-  await broker.stop();
+  await rm(work, { recursive: true, force: true });
 });
 
 function config(overrides: Partial<ConfigInput> = {}, vibManifest = VIB) {
   const raw: ConfigInput = {
     node: { name: 'test-node', dataDir: path.join(work, 'data') },
     log: { level: 'silent' },
-    mqtt: { url: broker.url, connectTimeoutMs: 3000 },
+    mqtt: {
+      url: site.url,
+      connectTimeoutMs: 3000,
+      reconnect: { minMs: 20, maxMs: 200 },
+      ...site.credentials,
+    },
     models: [
       { id: 'vibration-ae', manifest: vibManifest, warmupRuns: 1 },
       { id: 'temperature-ae', manifest: TEMP, warmupRuns: 1 },
@@ -103,9 +127,15 @@ function healthy(seed: number, n: number): number[] {
   return Array.from({ length: n }, () => s.next());
 }
 
-describe('agent data path (real broker, real onnxruntime)', () => {
+describe.each(SITE_BROKERS)('agent data path against $name (real onnxruntime)', ({ kind }) => {
+  againstSiteBroker(kind);
+
   it('turns sensor readings into one result per window, with model digest and latency', async () => {
     const agent = await startAgent();
+    const qos: number[] = [];
+    observer.on('message', (topic, _payload, packet) => {
+      if (topic.endsWith('/results')) qos.push(packet.qos);
+    });
     await publishVibration('press-1', healthy(7, 40));
     // 40 readings, window 32, stride 4: windows end at readings 32, 36 and 40.
     await results.until((m) => m.length >= 3, 'three results');
@@ -127,7 +157,60 @@ describe('agent data path (real broker, real onnxruntime)', () => {
       readings: 40,
       results: 3,
     });
+    // Results go out at QoS 1 (the default); the observer subscribed at QoS 1, so it gets them so.
+    expect(qos).toEqual([1, 1, 1]);
+    if (site.kind === 'mosquitto') {
+      // Mosquitto logs each client's protocol level: the agent's 'auto' link chose MQTT 5.
+      expect(site.log()).toContain(`as fieldmesh-${agent.nodeId} (p5,`);
+    }
   });
+
+  it('keeps a retained node record that turns offline when the agent stops', async () => {
+    const agent = await startAgent();
+    const id = agent.nodeId;
+    const watcher = await siteClient('record-watcher');
+    try {
+      const records = new Collector<{ status: string; id: string }>(
+        watcher,
+        (t) => t === `fieldmesh/v1/nodes/${id}`,
+      );
+      await watcher.subscribeAsync(`fieldmesh/v1/nodes/${id}`, { qos: 1 });
+      await records.until((m) => m.some((r) => r.body.status === 'online'), 'the online record');
+      await agent.stop();
+      running.splice(running.indexOf(agent), 1);
+      await records.until((m) => m.at(-1)?.body.status === 'offline', 'the offline record');
+      expect(records.messages.at(-1)?.body.id).toBe(id);
+    } finally {
+      await watcher.endAsync(true);
+    }
+  });
+
+  it('reconnects after the broker restarts, re-subscribes and turns new readings into results', async () => {
+    const agent = await startAgent();
+    await publishVibration('press-7', healthy(5, 32));
+    await results.until((m) => m.some((r) => r.body.sensor === 'press-7'), 'a result before the restart');
+    await observer.endAsync(true);
+    await sensors.endAsync(true);
+
+    await site.restart(); // a fresh broker on the same port: no session, no retained messages
+    await connectClients();
+    const watcher = await siteClient('restart-watcher');
+    try {
+      const records = new Collector<{ status: string }>(watcher, (t) => t.endsWith(`/nodes/${agent.nodeId}`));
+      await watcher.subscribeAsync(`fieldmesh/v1/nodes/${agent.nodeId}`, { qos: 1 });
+      // The online record is published once the link is back and its subscriptions are restored.
+      await records.until((m) => m.some((r) => r.body.status === 'online'), 'the agent back online');
+    } finally {
+      await watcher.endAsync(true);
+    }
+    await publishVibration('press-8', healthy(6, 32));
+    await results.until((m) => m.some((r) => r.body.sensor === 'press-8'), 'a result after the restart');
+    expect(agent.status().mqtt.connected).toBe(true);
+  });
+});
+
+describe('agent data path on the embedded broker (real onnxruntime)', () => {
+  againstSiteBroker('embedded');
 
   it('flags a developing fault and stays quiet on a healthy machine', async () => {
     await startAgent();
@@ -207,29 +290,11 @@ describe('agent data path (real broker, real onnxruntime)', () => {
       await sensors.publishAsync('plant/oven-2/temperature', String(60 + Math.sin(i) * 0.3), { qos: 1 });
     await results.until((m) => m.some((r) => r.body.pipeline === 'temperature'), 'a temperature result');
   });
-
-  it('keeps a retained node record that turns offline when the agent stops', async () => {
-    const agent = await startAgent();
-    const id = agent.nodeId;
-    const watcher = await connectTestClient(broker.url, { clientId: 'record-watcher' });
-    try {
-      const records = new Collector<{ status: string; id: string }>(
-        watcher,
-        (t) => t === `fieldmesh/v1/nodes/${id}`,
-      );
-      await watcher.subscribeAsync(`fieldmesh/v1/nodes/${id}`, { qos: 1 });
-      await records.until((m) => m.some((r) => r.body.status === 'online'), 'the online record');
-      await agent.stop();
-      running.splice(running.indexOf(agent), 1);
-      await records.until((m) => m.at(-1)?.body.status === 'offline', 'the offline record');
-      expect(records.messages.at(-1)?.body.id).toBe(id);
-    } finally {
-      await watcher.endAsync(true);
-    }
-  });
 });
 
-describe('multi-sample CBOR payloads (real broker, real onnxruntime)', () => {
+describe('multi-sample CBOR payloads (embedded broker, real onnxruntime)', () => {
+  againstSiteBroker('embedded');
+
   it('windows fixed-length bursts and rejects wrong lengths and unknown sensors by reason', async () => {
     const { encode } = await import('cbor-x');
     const base = config();

@@ -37,7 +37,8 @@ export async function writeAgentConfig(file: string, o: AgentConfigOptions): Pro
   const config = {
     node: { name: 'e2e', dataDir: o.dataDir },
     log: { level: 'info' },
-    broker: { enabled: true, host: '127.0.0.1', port: o.brokerPort },
+    // Sensors and observers of these tests connect without credentials.
+    broker: { enabled: true, host: '127.0.0.1', port: o.brokerPort, auth: { allowAnonymous: true } },
     mqtt: { connectTimeoutMs: 5_000 },
     models: [{ id: 'vibration-ae', manifest: VIBRATION_MANIFEST, warmupRuns: 1 }],
     pipelines: o.pipelines.map((id) => ({

@@ -4,6 +4,7 @@ import {
   describeConnectFailure,
   isConnackRefusal,
 } from '../../../agent/mqtt/explain.js';
+import { describeTlsFailure } from '../../../agent/mqtt/explain-tls.js';
 
 const url = 'mqtt://10.0.0.5:1883';
 
@@ -62,12 +63,56 @@ describe('connect failure explanations', () => {
   it('explains TLS trust failures, CONNACK refusals carried on errors, and silence', () => {
     expect(
       describeConnectFailure(errno('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), url),
-    ).toMatch(/TLS failed: self-signed certificate .*not trusted/);
+    ).toMatch(/TLS failed: the broker's certificate is not trusted.*self-signed certificate.*mqtt\.tls\.ca/);
     const refused = Object.assign(new Error('Connection refused: Not authorized'), { code: 5 });
     expect(describeConnectFailure(refused, url)).toMatch(/CONNACK 5 \(not authorized\)/);
     expect(describeConnectFailure(new Error('connack timeout'), url)).toMatch(/never answered CONNECT/);
     expect(describeConnectFailure(undefined, url)).toMatch(/no answer from the broker/);
     expect(describeConnectFailure(errno('EWEIRD', 'odd'), url)).toBe('odd (EWEIRD)');
     expect(describeConnectFailure('plain text', url)).toBe('plain text');
+  });
+
+  it('names the CA used and the certificate the broker showed when TLS trust fails', () => {
+    const peer = { subject: 'CN=broker.local', issuer: 'CN=Plant CA', altNames: 'DNS:broker.local' };
+    const err = errno('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unable to verify the first certificate');
+    expect(
+      describeTlsFailure('UNABLE_TO_VERIFY_LEAF_SIGNATURE', err, { caFile: '/etc/fm/ca.pem', peer }),
+    ).toBe(
+      "TLS failed: the broker's certificate (subject CN=broker.local, issued by CN=Plant CA) is not trusted: " +
+        'it is not signed by the CA in mqtt.tls.ca (/etc/fm/ca.pem) ' +
+        '(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate) — ' +
+        "set mqtt.tls.ca to the PEM file of the CA that signed the broker's certificate",
+    );
+    expect(describeTlsFailure('SELF_SIGNED_CERT_IN_CHAIN', err)).toMatch(
+      /system store or NODE_EXTRA_CA_CERTS/,
+    );
+  });
+
+  it('says which names a certificate holds on a host name mismatch, and what to change', () => {
+    const err = Object.assign(
+      errno('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"),
+      {
+        host: '10.0.0.5',
+        cert: { subjectaltname: 'DNS:broker.local' },
+      },
+    );
+    expect(describeConnectFailure(err, 'mqtts://10.0.0.5:8883')).toBe(
+      "TLS failed: the broker's certificate is not valid for 10.0.0.5: it names DNS:broker.local " +
+        '(ERR_TLS_CERT_ALTNAME_INVALID) — put a name the certificate lists in mqtt.url, or set mqtt.tls.servername to it',
+    );
+  });
+
+  it('explains expired certificates and other TLS failures', () => {
+    expect(
+      describeTlsFailure('CERT_HAS_EXPIRED', errno('CERT_HAS_EXPIRED', 'certificate has expired')),
+    ).toMatch(/outside its validity period.*clock/);
+    expect(
+      describeTlsFailure(
+        'ERR_SSL_WRONG_VERSION_NUMBER',
+        errno('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'),
+      ),
+    ).toBe(
+      "TLS failed: wrong version number (ERR_SSL_WRONG_VERSION_NUMBER) — check mqtt.tls (ca, cert, key) and the broker's TLS listener",
+    );
   });
 });

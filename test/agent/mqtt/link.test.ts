@@ -318,6 +318,10 @@ describe('mqtt link', () => {
     expect(make({ url: 'not a url' })).toThrow(/MQTT|URL|url/);
     expect(make({ clientId: '' })).toThrow(/clientId is empty/);
     expect(make({ reconnect: { minMs: 500, maxMs: 100 } })).toThrow(/reconnect maxMs/);
+    // A config from JSON can carry anything: 3 (MQTT 3.1) is not spoken.
+    expect(make({ protocolVersion: 3 as unknown as 4 })).toThrow(
+      /protocolVersion is 3; use 4 \(MQTT 3\.1\.1\), 5 or 'auto'/,
+    );
     expect(make({ url: 'mqtt://user:secret@127.0.0.1' })().url).toBe('mqtt://127.0.0.1:1883');
   });
 });

@@ -10,6 +10,7 @@ import { dialBroker } from '../../../agent/mqtt/transport.js';
 import { hasCode } from '../../../protocol/errors.js';
 import { quietLogger } from '../../helpers/broker.js';
 import { hasNoDelay } from '../../helpers/socket.js';
+import { withTimeout } from '../../helpers/wait-for.js';
 
 /** A self-signed certificate for "localhost" from the openssl CLI; null when openssl is missing. */
 function selfSigned(dir: string): { key: Buffer; cert: Buffer } | null {
@@ -73,7 +74,8 @@ describe.skipIf(pem === null)('mqtt link over TLS (mqtts://)', () => {
     keepaliveS: 30,
     protocolVersion: 4 as const,
     reconnect: { minMs: 20, maxMs: 100 },
-    connectTimeoutMs: 400,
+    // Long: a certificate it does not trust fails start() at once, not at this deadline.
+    connectTimeoutMs: 10_000,
   };
 
   it('dials TLS with TCP_NODELAY and explains a certificate it does not trust', async () => {
@@ -89,10 +91,13 @@ describe.skipIf(pem === null)('mqtt link over TLS (mqtts://)', () => {
         },
       },
     );
-    const err: unknown = await link.start().catch((e: unknown) => e);
+    const err: unknown = await withTimeout(
+      link.start().catch((e: unknown) => e),
+      'the TLS refusal (well before connectTimeoutMs)',
+    );
     expect(hasCode(err, 'MQTT_CONNECT_FAILED')).toBe(true);
     expect((err as Error).message).toMatch(
-      /mqtts:\/\/localhost:\d+: TLS failed: .*not trusted.*NODE_EXTRA_CA_CERTS/,
+      /mqtts:\/\/localhost:\d+: TLS failed: the broker's certificate \(subject CN=localhost, issued by CN=localhost\) is not trusted.*NODE_EXTRA_CA_CERTS/,
     );
     expect(sockets.length).toBeGreaterThan(0);
     expect(sockets[0]).toBeInstanceOf(tls.TLSSocket);
