@@ -1,7 +1,9 @@
+import { type Bridge, createBridge } from '../broker/bridge/bridge.js';
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
 import { embeddedBrokerInit, nodeCredentials } from './broker-setup.js';
+import { bridgeInitFromConfig } from './config/bridge-schema.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
 import { ModelRuntime } from './infer/model-runtime.js';
@@ -37,6 +39,7 @@ export interface AgentStatus {
 export class Agent {
   private identity: NodeIdentity | null = null;
   private broker: EmbeddedBroker | null = null;
+  private bridge: Bridge | null = null;
   private link: MqttLink | null = null;
   private readonly models = new Map<string, ModelRuntime>();
   private readonly pipelines: Pipeline[] = [];
@@ -122,6 +125,7 @@ export class Agent {
     });
     await this.link.start();
     await this.startPipelines(topics);
+    await this.startBridge();
     this.publishRecord('online');
     log.info(
       { node: this.identity.peerId, pipelines: this.pipelines.length, failures: this.failures.length },
@@ -159,6 +163,7 @@ export class Agent {
       await offline;
     }
     for (const m of this.models.values()) await m.close().catch(() => undefined);
+    await this.bridge?.stop().catch((err: Error) => log.warn({ err: err.message }, 'bridge stop failed'));
     await this.broker?.stop();
   }
 
@@ -256,6 +261,28 @@ export class Agent {
       } catch (err) {
         this.fail(`pipeline ${cfg.id}`, err);
       }
+    }
+  }
+
+  /** The upstream bridge, when configured: a part of its own, whose failure stops nothing else. */
+  private async startBridge(): Promise<void> {
+    const section = this.config.bridge;
+    if (section === undefined || this.identity === null) return;
+    const identity = this.identity;
+    try {
+      const init = bridgeInitFromConfig(section, {
+        nodeId: identity.peerId,
+        dataDir: this.config.node.dataDir,
+        localUrl: this.broker?.url ?? this.config.mqtt.url,
+      });
+      const clientId = init.local.clientId;
+      if (init.local.username === undefined)
+        init.local.credentials = () => nodeCredentials(identity, clientId);
+      this.bridge = createBridge(init, { logger: this.components.logger.child({ component: 'bridge' }) });
+      await this.bridge.start();
+    } catch (err) {
+      this.bridge = null;
+      this.fail('bridge', err);
     }
   }
 

@@ -1,3 +1,4 @@
+import { runBrokerSuite } from './broker/suite.js';
 import { runE2eSuite } from './e2e/suite.js';
 import { formatReport, type SuiteReport, writeReport } from './lib/report.js';
 import { runReceiptsSuite } from './receipts/suite.js';
@@ -5,6 +6,7 @@ import { runSettlementSuite } from './settlement/suite.js';
 
 /** `npm run bench [-- <suite>…] [--quick]`: every suite measures itself beside its baseline. */
 const SUITES: Record<string, (opts: { quick: boolean }) => Promise<SuiteReport>> = {
+  broker: runBrokerSuite,
   e2e: runE2eSuite,
   receipts: runReceiptsSuite,
   settlement: runSettlementSuite,

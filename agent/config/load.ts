@@ -113,8 +113,19 @@ function resolvePaths(cfg: Config, baseDir: string): Config {
     cert: opt(cfg.mqtt.tls.cert),
     key: opt(cfg.mqtt.tls.key),
   };
+  const bridge = cfg.bridge && {
+    ...cfg.bridge,
+    upstream: {
+      ...cfg.bridge.upstream,
+      caFile: opt(cfg.bridge.upstream.caFile),
+      certFile: opt(cfg.bridge.upstream.certFile),
+      keyFile: opt(cfg.bridge.upstream.keyFile),
+    },
+    store: { ...cfg.bridge.store, dir: opt(cfg.bridge.store.dir) },
+  };
   return {
     ...cfg,
+    ...(bridge === undefined ? {} : { bridge }),
     mqtt: { ...cfg.mqtt, ...(mqttTls === undefined ? {} : { tls: mqttTls }) },
     broker: {
       ...broker,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { DEFAULT_TOPIC_ROOT } from '../../protocol/topics.js';
+import { bridgeSection } from './bridge-schema.js';
 import { brokerSection } from './broker-schema.js';
 
 /**
@@ -387,6 +388,7 @@ export const configSchema = z.strictObject({
   log: logSection.prefault({}),
   mqtt: mqttSection.prefault({}),
   broker: brokerSection.prefault({}),
+  bridge: bridgeSection,
   models: z.array(modelEntry).default([]).describe('ONNX models this node can run.'),
   pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
   settlement: settlementSection,

@@ -1,5 +1,5 @@
+import { type BackoffPolicy, backoffPolicyProblem, type RandomSource } from '../../protocol/backoff.js';
 import type { Logger } from '../log.js';
-import { type BackoffPolicy, backoffPolicyProblem, type RandomSource } from './backoff.js';
 import { MqttConfigError } from './errors.js';
 import type { ProtocolVersion, ProtocolVersionSetting } from './protocol-version.js';
 import type { MessageHandler } from './subscriptions.js';

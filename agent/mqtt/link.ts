@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { type IConnackPacket, MqttClient } from 'mqtt';
+import { type RandomSource, reconnectDelayMs } from '../../protocol/backoff.js';
 import type { Logger } from '../log.js';
-import { type RandomSource, reconnectDelayMs } from './backoff.js';
 import { brokerTarget, Dialer } from './dialer.js';
 import { MqttConnectError, MqttLinkStoppedError } from './errors.js';
 import { describeConnackRefusal, describeConnectFailure, isConnackRefusal } from './explain.js';

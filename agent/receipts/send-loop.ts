@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
+import { type BackoffPolicy, type RandomSource, reconnectDelayMs } from '../../protocol/backoff.js';
 import { FieldmeshError } from '../../protocol/errors.js';
-import { type BackoffPolicy, type RandomSource, reconnectDelayMs } from '../mqtt/backoff.js';
 import type { SettlementSender } from './sender.js';
 import { SettlementSenderStoppedError, SettlementUnavailableError } from './sender-errors.js';
 

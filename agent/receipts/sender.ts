@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { type AckEntry, encodeSignedAck, type ReceiptStatus, type SignedAck } from '../../protocol/ack.js';
-import { type CborValue, decodeCbor } from '../../protocol/cbor.js';
 import {
   type BackoffPolicy,
   backoffPolicyProblem,
   type RandomSource,
   reconnectDelayMs,
-} from '../mqtt/backoff.js';
+} from '../../protocol/backoff.js';
+import { type CborValue, decodeCbor } from '../../protocol/cbor.js';
 import type { Outbox, OutboxBatch } from './outbox.js';
 import {
   SettlementAckRejectedError,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffCeilingMs, backoffPolicyProblem, reconnectDelayMs } from '../../../agent/mqtt/backoff.js';
-import { createRng } from '../../../models/prng.js';
+import { createRng } from '../../models/prng.js';
+import { backoffCeilingMs, backoffPolicyProblem, reconnectDelayMs } from '../../protocol/backoff.js';
 
 /** A seeded generator (the project's own), so a failure reproduces. */
 function seeded(seed: number): () => number {
