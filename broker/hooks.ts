@@ -1,6 +1,6 @@
 import type { AedesOptions, AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
-import type { Acl, AclClient } from './acl.js';
+import type { Acl, AclClient, Decision } from './acl.js';
 import type { BrokerAuthenticator } from './auth.js';
 import { ConnectRefusedError } from './errors.js';
 import { LogThrottle } from './log-throttle.js';
@@ -55,6 +55,14 @@ export type BrokerHooks = Required<
   >
 >;
 
+/** What the hooks know of a connected client: who it proved to be, and its publish decisions. */
+interface Principal {
+  readonly acl: AclClient;
+  readonly published: Map<string, Decision>;
+}
+
+const MAX_MEMO_TOPICS = 1024;
+
 /** True for topic names under `$SYS`, which this broker keeps for itself. */
 export function isReservedTopic(topic: string): boolean {
   return topic.startsWith('$SYS/') || topic === '$SYS';
@@ -67,9 +75,26 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
   // so `preConnect`, which still sees the CONNECT packet, marks the clients to refuse.
   const emptyIdWithSession = new WeakSet<Client>();
   const wills = new WeakMap<Client, string>();
-  const principals = new WeakMap<Client, AclClient>();
+  const principals = new WeakMap<Client, Principal>();
   const throttle = new LogThrottle();
   const cutOff = new WeakSet<Client>();
+
+  /**
+   * A client's decision for a topic never changes while it is connected (same identity, same
+   * rules), and sensors publish to the same few topics over and over: the ACL is evaluated once
+   * per client and topic. The memo is bounded and lives as long as the connection.
+   */
+  const publishDecision = (client: Client, topic: string): Decision => {
+    const principal = principals.get(client);
+    if (principal === undefined) return acl.canPublish({ clientId: client.id }, topic);
+    let decision = principal.published.get(topic);
+    if (decision === undefined) {
+      decision = acl.canPublish(principal.acl, topic);
+      if (principal.published.size >= MAX_MEMO_TOPICS) principal.published.clear();
+      principal.published.set(topic, decision);
+    }
+    return decision;
+  };
 
   const refuse = (
     client: Client,
@@ -126,7 +151,7 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
               );
             }
           }
-          principals.set(client, outcome.principal);
+          principals.set(client, { acl: outcome.principal, published: new Map() });
           done(null, true);
         },
         (err: Error) =>
@@ -138,8 +163,7 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
       // `client` is null for wills aedes republishes for a client that is gone: their topic was
       // checked when that client connected.
       if (client !== null) {
-        const principal = principals.get(client) ?? { clientId: client.id };
-        const decision = acl.canPublish(principal, packet.topic);
+        const decision = publishDecision(client, packet.topic);
         if (!decision.allowed) {
           counts.publishesDenied++;
           context.denied.add(packet);
@@ -158,7 +182,7 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
     },
 
     authorizeSubscribe(client, sub, callback) {
-      const principal = principals.get(client) ?? { clientId: client.id };
+      const principal = principals.get(client)?.acl ?? { clientId: client.id };
       const decision = acl.canSubscribe(principal, sub.topic);
       if (decision.allowed) {
         callback(null, sub);
