@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { stopChild } from './child.js';
 
 /**
  * A throwaway Mosquitto broker on loopback for benchmarks: Debian's `mosquitto` package
@@ -84,7 +85,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     port,
     pid: proc.pid as number,
     stop: async () => {
-      await stopProcess(proc);
+      await stopChild(proc);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -109,18 +110,6 @@ function canConnect(port: number): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
-  });
-}
-
-function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    proc.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    proc.kill('SIGTERM');
   });
 }
 
