@@ -74,6 +74,11 @@ describe('brokers sharing one Redis act as one site broker', () => {
 
     const pub = await client(a.url, { clientId: 'plc' });
     for (let i = 0; i < 20; i++) await pub.publishAsync(`plant/line-${i % 2}/count`, String(i), { qos: 1 });
+    // aedes sends the PUBACK before it queues the message for offline sessions, and handles a
+    // client's next packet only after that: once this one is acknowledged, all 20 are queued in
+    // Redis. (A session that moves while messages are still being queued can get the last ones
+    // live before the queue: docs/broker-storage.md.)
+    await pub.publishAsync('elsewhere/fence', '', { qos: 1 });
 
     const back = await recording(b.url, { clientId: 'historian', clean: false });
     expect(back.connack.sessionPresent).toBe(true);
