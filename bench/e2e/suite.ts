@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ReadyChild, spawnReady } from '../lib/child.js';
+import { benchBrokerArgs, type ReadyChild, spawnReady } from '../lib/child.js';
 import { median, newReport, type SuiteReport } from '../lib/report.js';
 import { type LoadResult, LoadRig } from './load.js';
 
@@ -80,7 +80,7 @@ export async function runE2eSuite(opts: { quick: boolean }): Promise<SuiteReport
 }
 
 async function startBroker(): Promise<{ child: ReadyChild; url: string }> {
-  const child = await spawnReady(process.execPath, [CLI, 'broker', '--port', '0', '--log-level', 'info'], {
+  const child = await spawnReady(process.execPath, benchBrokerArgs(CLI), {
     ready: /broker listening/,
     timeoutMs: 15_000,
   });

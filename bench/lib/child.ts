@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 export interface ReadyChild {
@@ -66,4 +68,26 @@ export function rssMb(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * `fieldmesh broker` as the benchmarks run it: any free port, sessions in memory, open to the
+ * load generators (anonymous) and to any agent's node key; its node key in a scratch directory.
+ */
+export function benchBrokerArgs(cli: string): string[] {
+  return [
+    cli,
+    'broker',
+    '--port',
+    '0',
+    '--log-level',
+    'info',
+    '--storage',
+    'memory',
+    '--allow-anonymous',
+    '--trust',
+    'any',
+    '--data-dir',
+    path.join(tmpdir(), 'fieldmesh-bench-broker'),
+  ];
 }

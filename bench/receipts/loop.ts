@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LoadRig } from '../e2e/load.js';
-import { type ReadyChild, spawnReady } from '../lib/child.js';
+import { benchBrokerArgs, type ReadyChild, spawnReady } from '../lib/child.js';
 import { CLI, MANIFEST } from './jobs.js';
 
 /** The fixed load: a sixth of what the agent sustains on the bench machine (bench/README.md e2e). */
@@ -114,7 +114,7 @@ async function startProcesses(
       ),
     ),
     kept(
-      spawnReady(process.execPath, [CLI, 'broker', '--port', '0', '--log-level', 'info'], {
+      spawnReady(process.execPath, benchBrokerArgs(CLI), {
         ready: /broker listening/,
         timeoutMs: 15_000,
       }),

@@ -6,7 +6,7 @@ import { loadConfigFile } from '../../config/load.js';
 import { configSchema } from '../../config/schema.js';
 import { loadOrCreateIdentity } from '../../identity/keystore.js';
 import { createLogger } from '../../log.js';
-import { intOption, parse } from '../args.js';
+import { intOption, parse, UsageError } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
 
@@ -24,6 +24,9 @@ Options:
   --credentials FILE    device users (made with "fieldmesh broker passwd")
   --acl FILE            topic ACL (YAML; see docs/broker.md)
   --allow-anonymous     let clients in without a username (closed test networks only)
+  --trust IDS           node ids (comma-separated) that may log in with their node key,
+                        or "any" for every valid key (this host's own node always may)
+  --storage KIND        disk (default: sessions survive restarts), memory or redis
   --data-dir DIR        node key and stored sessions (default ./data)
   --log-level LEVEL     fatal, error, warn, info, debug, trace (default info)
   -h, --help            this help
@@ -42,6 +45,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     credentials: { type: 'string' },
     acl: { type: 'string' },
     'allow-anonymous': { type: 'boolean' },
+    trust: { type: 'string' },
+    storage: { type: 'string' },
     'data-dir': { type: 'string' },
     'log-level': { type: 'string' },
   });
@@ -53,13 +58,21 @@ export async function brokerCommand(argv: string[]): Promise<number> {
   const dataDir = values['data-dir'] ? path.resolve(values['data-dir']) : config.node.dataDir;
   const logger = createLogger({ level: values['log-level'] ?? config.log.level, format: 'json' });
   const b = config.broker;
+  const storage = values.storage ?? b.storage;
+  if (storage !== 'disk' && storage !== 'memory' && storage !== 'redis') {
+    throw new UsageError(`fieldmesh broker: --storage is ${storage}; use disk, memory or redis`);
+  }
+  const trust = values.trust?.trim();
+  const trustedNodes = trust === undefined ? b.auth.trustedNodes : trust === 'any' ? 'any' : trust.split(',');
   const broker: BrokerConfig = {
     ...b,
+    storage,
     host: values.host ?? b.host,
     port: intOption('broker', 'port', values.port, 0, 65535) ?? b.port,
     auth: {
       ...b.auth,
       allowAnonymous: values['allow-anonymous'] === true || b.auth.allowAnonymous,
+      trustedNodes,
       ...(values.credentials ? { credentialsFile: path.resolve(values.credentials) } : {}),
     },
     ...(values.acl ? { aclFile: path.resolve(values.acl) } : {}),
