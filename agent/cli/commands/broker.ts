@@ -91,7 +91,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
         start: async () => {
           await server.start();
           logger.info(
-            { urls: server.urls(), node: identity.peerId, storage: broker.storage },
+            { url: server.url, urls: server.urls(), node: identity.peerId, storage: broker.storage },
             'broker listening',
           );
         },
