@@ -53,8 +53,6 @@ export interface EmbeddedBrokerInit {
   /** Mesh topic root, whose node topics belong to their node (default fieldmesh/v1/). */
   topicRoot?: string;
   limits?: BrokerLimits;
-  /** @deprecated use limits.maxClients */
-  maxClients?: number;
   /** How long stop() waits for clients to go before destroying their sockets (default 1000 ms). */
   closeGraceMs?: number;
   /** Sessions, retained and queued messages: memory (default), disk, or a shared Redis. */
@@ -89,9 +87,12 @@ export function resolveLimits(init: EmbeddedBrokerInit): ResolvedLimits {
     );
   }
   const given = init.limits ?? {};
-  const maxClients = given.maxClients ?? init.maxClients;
+  const maxClients = given.maxClients;
   if (maxClients !== undefined && (!Number.isInteger(maxClients) || maxClients < 1)) {
-    throw new BrokerConfigError('maxClients', `is ${maxClients}; use a positive integer or leave it out`);
+    throw new BrokerConfigError(
+      'limits.maxClients',
+      `is ${maxClients}; use a positive integer or leave it out`,
+    );
   }
   const resolved: ResolvedLimits = { ...DEFAULT_LIMITS, maxClients };
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]) {

@@ -4,13 +4,13 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
+import { RateLimiter } from '../protocol/rate-limit.js';
 import { DEFAULT_TOPIC_ROOT } from '../protocol/topics.js';
-import { RateLimiter } from '../settlement/service/rate-limit.js';
 import { compileAcl, OPEN_ACL } from './acl.js';
 import { createBrokerAuthenticator } from './auth.js';
 import { type EmbeddedBrokerInit, type ResolvedLimits, resolveLimits } from './broker-init.js';
-import { BrokerSetupError, ConnectRefusedError, PublishRefusedError } from './errors.js';
-import { createBrokerHooks, type HookCounts, skipDeniedPublishes } from './hooks.js';
+import { BrokerSetupError, ConnectRefusedError } from './errors.js';
+import { createBrokerHooks, type HookCounts, remoteAddressOf, skipDeniedPublishes } from './hooks.js';
 import { LogThrottle } from './log-throttle.js';
 import { guardPacketSize, PacketTooLargeError } from './packet-guard.js';
 import { type BrokerStorage, openBrokerStorage } from './storage.js';
@@ -251,11 +251,11 @@ function observe(
   });
   const problem = (client: { id?: string; conn: unknown }, err: Error, what: string) => {
     // Our own refusals were logged and counted, with their reason, where they were decided.
-    if (err instanceof ConnectRefusedError || err instanceof PublishRefusedError) return;
+    if (err instanceof ConnectRefusedError) return;
     if (err instanceof PacketTooLargeError) counts.packetsTooLarge++;
     else if (!isDisconnectNoise(err)) counts.protocolErrors++;
     else return;
-    const remote = (client.conn as { remoteAddress?: string }).remoteAddress;
+    const remote = remoteAddressOf(client);
     const held = throttle.admit(`err:${remote ?? client.id}`);
     if (held >= 0) log.warn({ client: client.id ?? null, remote, held, err: err.message }, what);
   };

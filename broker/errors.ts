@@ -56,13 +56,3 @@ export class ConnectRefusedError extends FieldmeshError {
     this.returnCode = returnCode;
   }
 }
-
-/** A PUBLISH the broker refuses; MQTT 3.1.1 can only answer it by closing the connection. */
-export class PublishRefusedError extends FieldmeshError {
-  readonly topic: string;
-
-  constructor(topic: string, reason: string) {
-    super('BROKER_PUBLISH_REFUSED', `publish to ${JSON.stringify(topic)} refused: ${reason}`);
-    this.topic = topic;
-  }
-}

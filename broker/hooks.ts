@@ -1,4 +1,4 @@
-import type { AedesOptions, AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
+import type { AedesOptions, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import type { Acl, AclClient, Decision } from './acl.js';
 import type { BrokerAuthenticator } from './auth.js';
@@ -9,8 +9,6 @@ import { LogThrottle } from './log-throttle.js';
 export const CONNACK_IDENTIFIER_REJECTED = 2;
 export const CONNACK_SERVER_UNAVAILABLE = 3;
 export const CONNACK_NOT_AUTHORIZED = 5;
-/** SUBACK return code of a refused subscription (§3.9.3). */
-export const SUBACK_FAILURE = 0x80;
 
 /** What the hooks count; the broker reads these for its counters. */
 export interface HookCounts {
@@ -104,9 +102,9 @@ export function createBrokerHooks(context: HookContext, logger: Logger): BrokerH
   ) => {
     counts.connectsRefused++;
     if (code === 4 || code === 5) counts.authFailures++;
-    const held = throttle.admit(`connect:${remoteHost(client)}:${code}`);
-    if (held >= 0)
-      logger.warn({ client: client.id, remote: remoteOf(client), code, held }, `refused CONNECT: ${reason}`);
+    const remote = remoteAddressOf(client);
+    const held = throttle.admit(`connect:${remote ?? '?'}:${code}`);
+    if (held >= 0) logger.warn({ client: client.id, remote, code, held }, `refused CONNECT: ${reason}`);
     done(new ConnectRefusedError(code, reason), false);
   };
 
@@ -257,13 +255,13 @@ function disconnectSlow(client: Client): void {
   }
 }
 
-function remoteOf(client: Client): string | undefined {
-  const conn = client.conn as { remoteAddress?: string; remotePort?: number };
-  return conn.remoteAddress === undefined ? undefined : `${conn.remoteAddress}:${conn.remotePort ?? ''}`;
+/**
+ * The client's remote address: its socket's for TCP and TLS; for WebSocket clients, whose stream
+ * is not a socket, that of the HTTP request's socket. Undefined once the connection is gone.
+ */
+export function remoteAddressOf(client: {
+  conn: unknown;
+  req?: { socket?: { remoteAddress?: string | undefined } } | null;
+}): string | undefined {
+  return (client.conn as { remoteAddress?: string }).remoteAddress ?? client.req?.socket?.remoteAddress;
 }
-
-function remoteHost(client: Client): string {
-  return (client.conn as { remoteAddress?: string }).remoteAddress ?? '?';
-}
-
-export type { AedesPublishPacket };

@@ -72,6 +72,22 @@ export function describeConnackRefusal(code: number): string {
     : `the broker refused the connection with CONNACK ${code} (${known.meaning}): ${known.hint}`;
 }
 
+/** CONNACK codes that refuse who the client is (3.1.1 and MQTT 5). */
+const LOGIN_REFUSALS = new Set([4, 5, 134, 135]);
+
+/**
+ * What to add to a login refusal when the client logged in with its node key (a signed token),
+ * not with configured credentials: the hints about mqtt.username and mqtt.password do not apply.
+ */
+export function nodeLoginHint(code: unknown, nodeId: string): string {
+  if (typeof code !== 'number' || !LOGIN_REFUSALS.has(code)) return '';
+  return (
+    ` — this agent logged in with its node key (username ${nodeId}): a fieldmesh broker must trust it` +
+    ' (broker.auth.trustedNodes) and its clock must agree within broker.auth.clockSkewS (the broker log says' +
+    ' which); for a broker with accounts set mqtt.username and mqtt.password instead'
+  );
+}
+
 /** Hints for the errno codes a TCP or TLS dial fails with. */
 const SOCKET_HINTS: Record<string, (url: string) => string> = {
   ECONNREFUSED: (url) => `connection refused — is the broker running at ${url}? ${URL_SETTING}`,

@@ -4,7 +4,12 @@ import { type RandomSource, reconnectDelayMs } from '../../protocol/backoff.js';
 import type { Logger } from '../log.js';
 import { brokerTarget, Dialer } from './dialer.js';
 import { MqttConnectError, MqttLinkStoppedError } from './errors.js';
-import { describeConnackRefusal, describeConnectFailure, isConnackRefusal } from './explain.js';
+import {
+  describeConnackRefusal,
+  describeConnectFailure,
+  isConnackRefusal,
+  nodeLoginHint,
+} from './explain.js';
 import { isCertificateRejection } from './explain-tls.js';
 import type {
   MqttLink,
@@ -225,8 +230,15 @@ class Link implements MqttLink {
     this.lastError = err;
     // During start-up a refusal or a rejected certificate is final: retrying only delays the same answer.
     if ((refusal || isCertificateRejection(code)) && this.starting !== null) this.failStart(err);
-    else if (refusal) this.log.warn({ url: this.url, code }, describeConnackRefusal(code));
+    else if (refusal)
+      this.log.warn({ url: this.url, code }, describeConnackRefusal(code) + this.loginHint(code));
     else this.log.debug({ url: this.url, err: err.message }, 'connection error');
+  }
+
+  /** For node-key logins, what a login refusal means instead of the username/password hint. */
+  private loginHint(code: unknown): string {
+    if (this.init.credentials === undefined) return '';
+    return nodeLoginHint(code, this.init.credentials().username);
   }
 
   private onClose(): void {
@@ -286,7 +298,7 @@ class Link implements MqttLink {
     starting.reject(
       new MqttConnectError(
         this.url,
-        describeConnectFailure(cause, this.url, this.dialer.tlsContext) + gaveUp,
+        describeConnectFailure(cause, this.url, this.dialer.tlsContext) + this.loginHint(code) + gaveUp,
         {
           cause,
           ...(typeof code === 'number' ? { returnCode: code } : {}),

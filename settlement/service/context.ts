@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { NodeIdentity } from '../../protocol/identity.js';
+import type { RateLimiter, RatePolicy } from '../../protocol/rate-limit.js';
 import type { Tolerance } from '../spotcheck/check.js';
 import type { ModelRegistry } from '../spotcheck/registry.js';
 import type { SqlDb } from '../store/db.js';
 import type { IngestComponents, IngestInit } from './ingest.js';
-import type { RateLimiter, RatePolicy } from './rate-limit.js';
 
 export interface SettlementInit {
   readonly host: string;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadOrCreateIdentity } from '../../agent/identity/keystore.js';
 import type { NodeIdentity } from '../../protocol/identity.js';
+import { RateLimiter } from '../../protocol/rate-limit.js';
 import { signNode } from '../../protocol/signatures.js';
 import { ModelRegistry } from '../spotcheck/registry.js';
 import { newSeed } from '../spotcheck/select.js';
@@ -13,7 +14,6 @@ import { migrate } from '../store/schema.js';
 import type { ServiceContext, SettlementInit } from './context.js';
 import { SettlementStartError } from './errors.js';
 import { hex, sendError } from './http-util.js';
-import { RateLimiter } from './rate-limit.js';
 import { route } from './router.js';
 import { nodeKeyOf } from './routes.js';
 

@@ -4,12 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { type IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { nodeCredentials } from '../../agent/broker-setup.js';
+import { createMqttLink } from '../../agent/mqtt/link.js';
 import type { AclDocument } from '../../broker/acl.js';
 import { hashPassword, openCredentialStore } from '../../broker/credentials.js';
 import type { EmbeddedBroker, EmbeddedBrokerInit } from '../../broker/embedded-broker.js';
 import { issueBrokerToken } from '../../protocol/broker-token.js';
 import { identityFromSeed } from '../../protocol/identity.js';
-import { connectTestClient, startTestBroker } from '../helpers/broker.js';
+import { connectTestClient, quietLogger, startTestBroker } from '../helpers/broker.js';
 import { waitForEvent, withTimeout } from '../helpers/wait-for.js';
 
 const trustedNode = identityFromSeed(new Uint8Array(32).fill(1));
@@ -203,5 +205,38 @@ describe('broker ACL', () => {
     expect(
       await connackCode(b.url, { clientId: 'press-1', username: 'press-1', password: 's3cret', will: ok }),
     ).toBe(0);
+  });
+});
+
+describe("the agent's node-key login", () => {
+  it('logs in to a broker that trusts it, and says what to fix when one does not', async () => {
+    const linkTo = (url: string) =>
+      createMqttLink(
+        {
+          url,
+          clientId: 'fieldmesh-n1',
+          credentials: () => nodeCredentials(trustedNode, 'fieldmesh-n1'),
+          keepaliveS: 30,
+          protocolVersion: 4,
+          reconnect: { minMs: 20, maxMs: 200 },
+          connectTimeoutMs: 3000,
+        },
+        { logger: quietLogger },
+      );
+    const trusting = await broker();
+    const ok = linkTo(trusting.url);
+    await ok.start();
+    await ok.stop();
+
+    const stranger = await broker({ auth: { allowAnonymous: false, trustedNodes: [strangerNode.peerId] } });
+    const refused = linkTo(stranger.url);
+    const err = await refused.start().then(
+      () => new Error('connected to a broker that does not trust this node'),
+      (e: Error) => e,
+    );
+    await refused.stop();
+    expect(err.message).toMatch(/CONNACK 5 \(not authorized\)/);
+    expect(err.message).toContain(`node key (username ${trustedNode.peerId})`);
+    expect(err.message).toContain('broker.auth.trustedNodes');
   });
 });

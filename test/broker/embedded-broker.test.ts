@@ -171,7 +171,7 @@ describe('embedded broker', () => {
   });
 
   it('refuses clients beyond maxClients with CONNACK 3 (server unavailable)', async () => {
-    const b = await broker({ maxClients: 1 });
+    const b = await broker({ limits: { maxClients: 1 } });
     await client(b.url, { clientId: 'first' });
     const err: unknown = await connectTestClient(b.url, { clientId: 'second' }).then(
       (c) => {
@@ -200,7 +200,7 @@ describe('embedded broker', () => {
     const make = (init: Partial<EmbeddedBrokerInit>) => () =>
       createEmbeddedBroker({ host: '127.0.0.1', port: 0, auth: OPEN, ...init }, { logger: quietLogger });
     expect(make({ port: 70_000 })).toThrow(/port is 70000/);
-    expect(make({ maxClients: 0 })).toThrow(/maxClients/);
+    expect(make({ limits: { maxClients: 0 } })).toThrow(/limits.maxClients is 0/);
     expect(make({ limits: { maxPacketBytes: -1 } })).toThrow(/limits.maxPacketBytes is -1/);
     expect(make({ listeners: [{ kind: 'tls', host: '127.0.0.1', port: 0 }] })).toThrow(
       /listeners\[0\] is tls but has no certificate/,

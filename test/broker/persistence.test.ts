@@ -178,13 +178,7 @@ describe('broker disk storage errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldmesh-broker-store-'));
     dirs.push(dir);
     brokers.push(await startTestBroker({ storage: { kind: 'disk', dir } }));
-    const err = await startTestBroker({ storage: { kind: 'disk', dir } }).then(
-      (b) => {
-        brokers.push(b);
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
+    const err = await startFailure(dir, brokers);
     expect(hasCode(err, 'BROKER_STORAGE_DISK_FAILED')).toBe(true);
     expect((err as Error).message).toContain(dir);
     expect((err as Error).message).toMatch(/another fieldmesh broker/);
@@ -196,15 +190,20 @@ describe('broker disk storage errors', () => {
     const file = join(parent, 'not-a-dir');
     writeFileSync(file, 'in the way');
     const dir = join(file, 'store');
-    const err = await startTestBroker({ storage: { kind: 'disk', dir } }).then(
-      (b) => {
-        brokers.push(b);
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
+    const err = await startFailure(dir, brokers);
     expect(hasCode(err, 'BROKER_STORAGE_DISK_FAILED')).toBe(true);
     expect((err as Error).message).toContain(dir);
     expect((err as Error).message).toMatch(/a file is in the way/);
   });
 });
+
+/** The error a broker on disk storage in `dir` fails to start with (undefined if it starts; then kept in `started`). */
+async function startFailure(dir: string, started: EmbeddedBroker[]): Promise<unknown> {
+  return startTestBroker({ storage: { kind: 'disk', dir } }).then(
+    (b) => {
+      started.push(b);
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+}

@@ -1,7 +1,8 @@
 /**
- * Token buckets keyed by client (remote address, or provider key once its signature has
- * verified). `take` answers how long to wait when the bucket is empty; idle buckets are
- * forgotten so a scan of many addresses cannot grow memory without bound.
+ * Token buckets keyed by client: a remote address, or a provider key once its signature has
+ * verified (settlement service), a remote address per new connection (embedded broker). `waitMs`
+ * answers how long to wait when the bucket is empty; idle buckets are forgotten so a scan of
+ * many addresses cannot grow memory without bound.
  */
 export interface RatePolicy {
   /** Requests allowed at once. */
