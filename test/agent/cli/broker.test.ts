@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../../broker/credentials.js';
 import { connectTestClient } from '../../helpers/broker.js';
 import { withTimeout } from '../../helpers/wait-for.js';
+import { runCli } from './run-cli.js';
 
 const BIN = path.resolve('bin/fieldmesh.js');
 let work: string;
@@ -65,5 +66,24 @@ describe('fieldmesh broker', () => {
       child.kill('SIGTERM');
       expect(await withTimeout(exited, 'the broker to exit', 10_000)).toBe(0);
     }
+  });
+
+  it('refuses bad settings with the exit code and a message that names what to fix', async () => {
+    const missing = path.join(work, 'no-such-passwd');
+    const noFile = await runCli(['broker', '--port', '0', '--credentials', missing, '--data-dir', work]);
+    expect(noFile.code).toBe(5);
+    expect(noFile.stderr).toContain(`fieldmesh broker passwd ${missing} USER`);
+
+    // Disk storage lives in <data-dir>/broker: a file in its place stops the start, and says so.
+    const dataDir = path.join(work, 'blocked');
+    await mkdir(dataDir);
+    await writeFile(path.join(dataDir, 'broker'), 'a file where the broker wants its directory');
+    const blocked = await runCli(['broker', '--port', '0', '--allow-anonymous', '--data-dir', dataDir]);
+    expect(blocked.code).toBe(4);
+    expect(blocked.stderr).toContain(path.join(dataDir, 'broker'));
+
+    const bad = await runCli(['broker', '--storage', 'tape', '--data-dir', work]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--storage is tape; use disk, memory or redis');
   });
 });

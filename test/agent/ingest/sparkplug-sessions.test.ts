@@ -133,7 +133,7 @@ describe('Sparkplug B sessions: sequence numbers', () => {
     expect(s.counters().seqGaps).toBe(1);
     const after = s.handle(`${G}/DDATA/gw1/boiler`, ddata(6, 60));
     expect(after.rejects[0]?.reason).toBe('sparkplug_stale');
-    expect(after.rebirth).toBeDefined();
+    expect(after.rebirth).toMatchObject({ group: 'plant1', edgeNode: 'gw1' });
     // The rebirth: a fresh NBIRTH and DBIRTH make the node whole again.
     s.handle(`${G}/NBIRTH/gw1`, nbirth(1));
     s.handle(`${G}/DBIRTH/gw1/boiler`, dbirth(1));
@@ -184,7 +184,7 @@ describe('Sparkplug B sessions: deaths', () => {
       reason: 'sparkplug_no_birth',
       detail: expect.stringContaining('before its DBIRTH'),
     });
-    expect(out.rebirth).toBeDefined();
+    expect(out.rebirth).toMatchObject({ group: 'plant1', edgeNode: 'gw1' });
     s.handle(`${G}/DBIRTH/gw1/boiler`, dbirth(4));
     expect(s.handle(`${G}/DDATA/gw1/boiler`, ddata(5, 60)).samples).toHaveLength(1);
   });
