@@ -8,7 +8,7 @@ import type { BrokerStorageSpec } from '../broker/storage.js';
 import type { TlsMaterial } from '../broker/tcp-listener.js';
 import { issueBrokerToken } from '../protocol/broker-token.js';
 import type { NodeIdentity } from '../protocol/identity.js';
-import type { BrokerConfig } from './config/broker-schema.js';
+import { type BrokerConfig, brokerHost } from './config/broker-schema.js';
 
 /** How long a node token the agent presents is valid; a fresh one is made for every connect. */
 export const NODE_TOKEN_LIFETIME_MS = 5 * 60_000;
@@ -24,14 +24,14 @@ export async function embeddedBrokerInit(
   const listeners: ExtraListener[] = [];
   const tls = broker.tls && (await readTlsMaterial(broker.tls));
   if (broker.tls && tls) {
-    listeners.push({ kind: 'tls', host: broker.tls.host ?? broker.host, port: broker.tls.port, tls });
+    listeners.push({ kind: 'tls', host: broker.tls.host ?? brokerHost(broker), port: broker.tls.port, tls });
   }
   if (broker.websocket) {
     const ws = broker.websocket;
     const secure = ws.secure && tls !== undefined;
     listeners.push({
       kind: secure ? 'wss' : 'ws',
-      host: ws.host ?? broker.host,
+      host: ws.host ?? brokerHost(broker),
       port: ws.port,
       path: ws.path,
       ...(secure ? { tls } : {}),
@@ -40,7 +40,7 @@ export async function embeddedBrokerInit(
   const trusted = broker.auth.trustedNodes;
   const { maxClients, ...limits } = broker.limits;
   return {
-    host: broker.host,
+    host: brokerHost(broker),
     port: broker.port,
     listeners,
     auth: {

@@ -37,7 +37,26 @@ export const brokerSection = z
       .describe(
         'Run the embedded MQTT broker (aedes) in this agent; the agent then uses it and ignores mqtt.url.',
       ),
-    host: z.string().min(1).default('127.0.0.1').describe('Address the embedded broker listens on.'),
+    mode: z
+      .enum(['on', 'off', 'auto'])
+      .optional()
+      .describe(
+        'on: run the embedded broker; off: use mqtt.url; auto: use the broker a mesh peer hosts, or host it when elected (needs mesh.enabled). `broker: auto` is short for this. Absent: on when enabled is true.',
+      ),
+    priority: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(1)
+      .describe(
+        'With mode auto: election rank for hosting the site broker (highest wins, ties by node id); 0 = never host. Give the designated node a high one.',
+      ),
+    host: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Address the embedded broker listens on; 127.0.0.1, or 0.0.0.0 with mode auto.'),
     port: port(1883).describe('Port of the plain MQTT listener (0 = any free).'),
     tls: tlsFiles
       .extend({
@@ -168,3 +187,13 @@ export const brokerSection = z
   .describe('The embedded broker.');
 
 export type BrokerConfig = z.output<typeof brokerSection>;
+
+/** What the agent does about the embedded broker: mode if set, else `enabled`. */
+export function brokerMode(b: Pick<BrokerConfig, 'mode' | 'enabled'>): 'on' | 'off' | 'auto' {
+  return b.mode ?? (b.enabled ? 'on' : 'off');
+}
+
+/** The listen address: as configured, else all interfaces when peers must reach it (auto). */
+export function brokerHost(b: Pick<BrokerConfig, 'mode' | 'enabled' | 'host'>): string {
+  return b.host ?? (brokerMode(b) === 'auto' ? '0.0.0.0' : '127.0.0.1');
+}

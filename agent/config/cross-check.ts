@@ -61,6 +61,31 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
     });
   }
   problems.push(...mqttTlsProblems(raw.mqtt), ...settlementProblems(raw.settlement));
+  problems.push(...meshProblems(raw));
+  return problems;
+}
+
+/** Choosing the broker with peers, or running windows on them, needs the mesh. */
+function meshProblems(raw: Record<string, unknown>): ConfigProblem[] {
+  const meshOn = (raw.mesh as { enabled?: unknown } | undefined)?.enabled === true;
+  if (meshOn) return [];
+  const problems: ConfigProblem[] = [];
+  if ((raw.broker as { mode?: unknown } | undefined)?.mode === 'auto') {
+    problems.push({
+      path: 'broker.mode',
+      found: 'auto, but mesh.enabled is not true',
+      expected: 'mesh.enabled: true (auto picks the broker with the peers the mesh finds), or broker on/off',
+    });
+  }
+  for (const [i, p] of entries(raw.pipelines)) {
+    if (p.placement === 'peer' || p.placement === 'auto') {
+      problems.push({
+        path: `pipelines[${i}].placement`,
+        found: `${String(p.placement)}, but mesh.enabled is not true`,
+        expected: 'mesh.enabled: true (peers are found by the mesh), or placement: local',
+      });
+    }
+  }
   return problems;
 }
 

@@ -62,7 +62,7 @@ export function validateConfig(raw: unknown, file: string, options: LoadOptions 
     ]);
   }
   const withEnv = applyEnvOverrides(
-    structuredClone(raw) as Record<string, unknown>,
+    expandShorthands(structuredClone(raw) as Record<string, unknown>),
     options.env ?? process.env,
   );
   const result = configSchema.safeParse(withEnv.data);
@@ -71,6 +71,13 @@ export function validateConfig(raw: unknown, file: string, options: LoadOptions 
     problems.push(...result.error.issues.map((i) => problemFromIssue(i, withEnv.data, WORDING)));
   if (problems.length > 0 || !result.success) throw new ConfigInvalidError(file, problems);
   return deepFreeze(resolvePaths(result.data, path.dirname(path.resolve(file))));
+}
+
+/** `broker: auto` (or on / off) stands for `broker: { mode: auto }`. */
+function expandShorthands(data: Record<string, unknown>): Record<string, unknown> {
+  const broker = data.broker;
+  if (broker === 'auto' || broker === 'on' || broker === 'off') data.broker = { mode: broker };
+  return data;
 }
 
 function applyEnvOverrides(data: Record<string, unknown>, env: NodeJS.ProcessEnv) {

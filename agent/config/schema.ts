@@ -3,6 +3,7 @@ import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { bridgeSection } from './bridge-schema.js';
 import { brokerSection } from './broker-schema.js';
+import { meshSection } from './mesh-schema.js';
 import { mqttSection } from './mqtt-schema.js';
 
 /**
@@ -184,6 +185,18 @@ const pipelineEntry = z.strictObject({
     .optional()
     .describe("Override the manifest's normalisation (x - mean) / std."),
   threshold: z.number().optional().describe("Override the manifest's anomaly threshold."),
+  placement: z
+    .enum(['local', 'peer', 'auto'])
+    .default('local')
+    .describe(
+      'Where windows run: local; peer (a mesh peer with the model, local as fallback); auto (peers when this node lacks the model, is busy, or a peer is clearly faster).',
+    ),
+  maxLocalQueue: z
+    .number()
+    .int()
+    .min(0)
+    .default(2)
+    .describe('With placement auto: windows waiting for the local model beyond which new ones go to peers.'),
   results: z
     .strictObject({
       topic: z
@@ -322,6 +335,7 @@ export const configSchema = z.strictObject({
   models: z.array(modelEntry).default([]).describe('ONNX models this node can run.'),
   pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
   settlement: settlementSection,
+  mesh: meshSection,
 });
 
 export type Config = z.output<typeof configSchema>;

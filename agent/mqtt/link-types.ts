@@ -88,6 +88,12 @@ export interface MqttLink {
   readonly protocolVersion: ProtocolVersion | null;
   /** Resolves once first connected; rejects with MqttConnectError (MQTT_CONNECT_FAILED). */
   start(): Promise<void>;
+  /**
+   * Moves the link to another broker of the same scheme (the site broker moved): the current
+   * connection is cut and the next one dials `url`. Subscriptions are made again there; QoS 1
+   * publishes not yet acknowledged are sent again. Throws MqttConfigError for an unusable URL.
+   */
+  retarget(url: string): void;
   /** Waits (bounded) for in-flight QoS 1, sends DISCONNECT (so no will), closes; never hangs. */
   stop(): Promise<void>;
   subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void>;

@@ -3,7 +3,7 @@ import { type IConnackPacket, MqttClient } from 'mqtt';
 import { type RandomSource, reconnectDelayMs } from '../../protocol/backoff.js';
 import type { Logger } from '../log.js';
 import { brokerTarget, Dialer } from './dialer.js';
-import { MqttConnectError, MqttLinkStoppedError } from './errors.js';
+import { MqttConfigError, MqttConnectError, MqttLinkStoppedError } from './errors.js';
 import {
   describeConnackRefusal,
   describeConnectFailure,
@@ -25,7 +25,7 @@ import { Publisher } from './publisher.js';
 import { SafeEmitter } from './safe-emitter.js';
 import { SubscriptionKeeper } from './subscription-keeper.js';
 import type { MessageHandler } from './subscriptions.js';
-import { type BrokerTarget, dialBroker } from './transport.js';
+import { type BrokerTarget, dialBroker, parseBrokerUrl } from './transport.js';
 
 export type {
   LinkMessage,
@@ -51,7 +51,7 @@ const DEFAULT_STOP_FLUSH_MS = 2000;
 type State = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 class Link implements MqttLink {
-  readonly url: string;
+  private currentUrl: string;
   private readonly target: BrokerTarget;
   private readonly log: Logger;
   private readonly random: RandomSource;
@@ -72,6 +72,8 @@ class Link implements MqttLink {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private starting: PendingStart | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set by retarget(): the close that follows redials at once. */
+  private retargeting = false;
 
   constructor(
     private readonly init: MqttLinkInit,
@@ -79,7 +81,7 @@ class Link implements MqttLink {
   ) {
     this.log = components.logger;
     this.target = brokerTarget(init, this.log);
-    this.url = this.target.displayUrl;
+    this.currentUrl = this.target.displayUrl;
     const transport = components.transport ?? dialBroker;
     this.dialer = new Dialer(this.target, transport, init.protocolVersion, this.log);
     this.random = components.random ?? Math.random;
@@ -91,6 +93,36 @@ class Link implements MqttLink {
 
   get connected(): boolean {
     return this.up;
+  }
+
+  get url(): string {
+    return this.currentUrl;
+  }
+
+  retarget(url: string): void {
+    const next = parseBrokerUrl(url);
+    const t = this.target;
+    if (next.protocol === t.protocol && next.host === t.host && next.port === t.port) return;
+    if (next.protocol !== t.protocol) {
+      throw new MqttConfigError(
+        'url',
+        `${next.displayUrl}: a link cannot move from ${t.protocol} to ${next.protocol}`,
+      );
+    }
+    this.log.info({ from: t.displayUrl, to: next.displayUrl }, 'moving to another broker');
+    Object.assign(t, { host: next.host, port: next.port, displayUrl: next.displayUrl });
+    this.currentUrl = next.displayUrl;
+    this.attempt = 0;
+    if (this.reconnectTimer !== null) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+      this.redial(0);
+    } else {
+      // The close handler dials again, now to the new target; the session starts there anew
+      // and the subscription keeper subscribes again.
+      this.retargeting = true;
+      this.socket?.destroy();
+    }
   }
 
   get protocolVersion(): ProtocolVersion | null {
@@ -258,7 +290,10 @@ class Link implements MqttLink {
       this.events.emit('disconnected', { reason });
     }
     if (this.state !== 'starting' && this.state !== 'running') return;
-    if (!wasUp && this.client !== null && this.dialer.closedUnaccepted()) {
+    if (this.retargeting) {
+      this.retargeting = false;
+      this.redial(0);
+    } else if (!wasUp && this.client !== null && this.dialer.closedUnaccepted()) {
       this.lastError = undefined;
       useProtocolVersion(this.client, this.dialer.nextVersion);
       this.redial(0);
