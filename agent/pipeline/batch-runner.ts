@@ -22,8 +22,10 @@ export interface RunInfo {
   readonly input: Float32Array;
   /** Wall clock at the start of the call, Unix epoch milliseconds. */
   readonly startTimeMs: number;
-  /** Measured duration of the call, microseconds. */
+  /** Measured duration of the call, microseconds (on the peer, for offloaded calls). */
   readonly computeTimeUs: number;
+  /** The peer that ran it; absent when it ran here. The peer records the receipt, not us. */
+  readonly provider?: string;
 }
 
 export interface BatchRunnerEvents {
@@ -33,28 +35,61 @@ export interface BatchRunnerEvents {
   dropped(job: Job): void;
 }
 
+/** Peers that can run windows of this pipeline's model (agent/offload). */
+export interface RemoteLane {
+  /** Whether the next windows should go to a peer now, given the local lane and the queue. */
+  wants(localBusy: boolean, queueDepth: number): boolean;
+  /** Whether a peer has room for one more request now. */
+  hasRoom(): boolean;
+  /** Runs rows on a peer; rejects when none could (the windows then run here, if they can). */
+  run(
+    input: Float32Array,
+    rows: number,
+  ): Promise<{ outputs: ModelOutputs; computeUs: number; provider: string }>;
+}
+
 /**
- * Runs windows through the model one call at a time. While a call is running, newly due
- * windows wait; the next call takes all of them (up to maxBatch) as one batch. An idle
- * pipeline therefore runs every window alone, at once, and a busy one amortises the cost of
- * a call over many windows instead of falling behind.
+ * Runs windows through the model. The local lane makes one call at a time: while it runs,
+ * newly due windows wait and the next call takes them (up to maxBatch) as one batch, so an idle
+ * pipeline runs every window alone, at once, and a busy one amortises the cost of a call instead
+ * of falling behind. With a remote lane, waiting windows also go to peers, several requests at
+ * once; a request no peer could take comes back to the local lane, so no window is lost.
  */
 export class BatchRunner {
   private queue: Job[] = [];
-  private running: Promise<void> | null = null;
+  /** Windows a peer could not run: the local lane takes them before anything else. */
+  private returned: Job[] = [];
+  private localBusy = false;
+  private remoteBusy = 0;
+  private waiters: (() => void)[] = [];
   private readonly input: Float32Array;
   private readonly size: number;
 
   constructor(
     private readonly init: BatchRunnerInit,
-    private readonly components: { model: ModelRuntime; events: BatchRunnerEvents },
+    private readonly components: {
+      /** Null when the model is not loaded here: windows only run on peers. */
+      model: ModelRuntime | null;
+      /** Samples per window; the model's when absent (required without a model). */
+      windowSize?: number;
+      events: BatchRunnerEvents;
+      remote?: RemoteLane;
+    },
   ) {
-    this.size = components.model.windowSize;
+    const size = components.windowSize ?? components.model?.windowSize;
+    if (size === undefined)
+      throw new Error('BatchRunner: windowSize is required when there is no local model');
+    this.size = size;
     this.input = new Float32Array(init.maxBatch * this.size);
   }
 
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.returned.length;
+  }
+
+  /** Requests on their way to peers now. */
+  get offloading(): number {
+    return this.remoteBusy;
   }
 
   push(job: Job): void {
@@ -63,43 +98,91 @@ export class BatchRunner {
       if (oldest) this.components.events.dropped(oldest);
     }
     this.queue.push(job);
-    this.running ??= this.drain();
+    this.pump();
   }
 
-  /** Resolves once every queued window has run. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  /** Resolves once every queued window has run (here or on a peer). */
+  idle(): Promise<void> {
+    if (this.settled()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) await this.runOnce(this.queue.splice(0, this.init.maxBatch));
-    } finally {
-      // Reset in the same microtask as the loop's last check: a push from a microtask in
-      // between would otherwise find `running` still set and wait for the next push.
-      this.running = null;
+  private settled(): boolean {
+    return this.depth === 0 && !this.localBusy && this.remoteBusy === 0;
+  }
+
+  /** Starts every call the lanes have room for. */
+  private pump(): void {
+    const { remote, model } = this.components;
+    if (!this.localBusy && model !== null && this.returned.length > 0) {
+      void this.runLocal(model, this.returned.splice(0, this.init.maxBatch));
     }
+    while (this.queue.length > 0) {
+      if (remote?.hasRoom() && remote.wants(this.localBusy, this.queue.length)) {
+        void this.runRemote(remote, this.take(this.chunk()));
+      } else if (!this.localBusy && model !== null) {
+        void this.runLocal(model, this.take(remote ? this.chunk() : this.init.maxBatch));
+      } else {
+        break;
+      }
+    }
+    if (this.settled()) for (const w of this.waiters.splice(0)) w();
   }
 
-  private async runOnce(jobs: Job[]): Promise<void> {
+  /** With peers taking work too, one call takes a fair share of the queue, not all of it. */
+  private chunk(): number {
+    const lanes = 1 + (this.components.remote?.hasRoom() ? 1 : 0);
+    return Math.min(this.init.maxBatch, Math.max(1, Math.ceil(this.queue.length / lanes)));
+  }
+
+  private take(n: number): Job[] {
+    return this.queue.splice(0, Math.min(n, this.init.maxBatch));
+  }
+
+  private fill(jobs: readonly Job[], into: Float32Array): Float32Array {
     const { mean, std } = this.init.normalise;
     jobs.forEach((job, row) => {
-      normaliseInto(
-        job.window.values,
-        mean,
-        std,
-        this.input.subarray(row * this.size, (row + 1) * this.size),
-      );
+      normaliseInto(job.window.values, mean, std, into.subarray(row * this.size, (row + 1) * this.size));
     });
-    const input = this.input.subarray(0, jobs.length * this.size);
+    return into.subarray(0, jobs.length * this.size);
+  }
+
+  private async runLocal(model: ModelRuntime, jobs: Job[]): Promise<void> {
+    this.localBusy = true;
+    const input = this.fill(jobs, this.input);
     const startTimeMs = Date.now();
     const started = performance.now();
     try {
-      const outputs = await this.components.model.run(input, jobs.length);
+      const outputs = await model.run(input, jobs.length);
       const computeTimeUs = Math.round((performance.now() - started) * 1000);
       this.components.events.ran(jobs, outputs, { input, startTimeMs, computeTimeUs });
     } catch (err) {
       this.components.events.failed(jobs, err as Error);
+    } finally {
+      this.localBusy = false;
+      this.pump();
+    }
+  }
+
+  private async runRemote(remote: RemoteLane, jobs: Job[]): Promise<void> {
+    this.remoteBusy++;
+    // A buffer of its own: the request is in flight while the local lane reuses its buffer.
+    const input = this.fill(jobs, new Float32Array(jobs.length * this.size));
+    const startTimeMs = Date.now();
+    try {
+      const r = await remote.run(input, jobs.length);
+      this.components.events.ran(jobs, r.outputs, {
+        input,
+        startTimeMs,
+        computeTimeUs: r.computeUs,
+        provider: r.provider,
+      });
+    } catch (err) {
+      if (this.components.model !== null) this.returned.push(...jobs);
+      else this.components.events.failed(jobs, err as Error);
+    } finally {
+      this.remoteBusy--;
+      this.pump();
     }
   }
 }

@@ -9,7 +9,7 @@ import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topi
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
 import { SlidingWindows } from '../window/sliding-window.js';
-import { BatchRunner, type Job, outputsOfRow, type RunInfo } from './batch-runner.js';
+import { BatchRunner, type Job, outputsOfRow, type RemoteLane, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
 import type { ReceiptSink } from './receipt-sink.js';
 import { buildResult } from './result.js';
@@ -25,6 +25,8 @@ export interface PipelineStats {
   readonly inferenceFailures: number;
   readonly queueDropped: number;
   readonly queueDepth: number;
+  /** Requests on their way to peers now. */
+  readonly offloading: number;
   readonly sensors: number;
   readonly rejected: Record<string, number>;
   /** Sessions, gaps and rebirths, when the input is Sparkplug B. */
@@ -92,6 +94,8 @@ export class Pipeline {
       now?: () => number;
       /** Absent: no receipts, and nothing is computed for them. */
       receipts?: PipelineReceipts;
+      /** Peers that take windows of this pipeline (placement peer or auto). */
+      remote?: RemoteLane;
     },
   ) {
     this.id = cfg.id;
@@ -158,9 +162,11 @@ export class Pipeline {
       },
       {
         model,
+        ...(this.components.remote ? { remote: this.components.remote } : {}),
         events: {
           ran: (jobs, outputs, run) => {
-            if (this.components.receipts)
+            // An offloaded call's receipt is the provider's to make; this node vouches for it.
+            if (this.components.receipts && run.provider === undefined)
               this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
             this.publishResults(jobs, outputs);
           },
@@ -227,6 +233,7 @@ export class Pipeline {
       state: this.state,
       ...this.counters,
       queueDepth: this.runner.depth,
+      offloading: this.runner.offloading,
       sensors: this.windows.sensorCount,
       rejected: this.errors.counts(),
       ...(this.sparkplugIn ? { sparkplug: this.sparkplugIn.stats() } : {}),
