@@ -173,6 +173,14 @@ export interface LoadedModel {
  * Reads a manifest and the .onnx beside it, and refuses bytes other than the ones the manifest
  * names: receipts carry the digest, so running other bytes would misreport the work.
  */
+/** Reads and checks a manifest alone: its model, and where its .onnx file should be. */
+export async function readManifest(
+  manifestPath: string,
+): Promise<{ manifest: ModelManifest; modelPath: string }> {
+  const manifest = parseManifest(await readManifestJson(manifestPath), manifestPath);
+  return { manifest, modelPath: path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file) };
+}
+
 export async function loadModelFile(manifestPath: string): Promise<LoadedModel> {
   const manifest = parseManifest(await readManifestJson(manifestPath), manifestPath);
   const modelPath = path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file);

@@ -12,6 +12,12 @@ export interface Topics {
   results(pipelineId: string): string;
   /** Rejected readings and failures of one pipeline. */
   errors(pipelineId: string): string;
+  /** Offload requests addressed to one provider (docs/offload.md). */
+  offloadRequests(peerId: string): string;
+  /** Offload responses addressed to one consumer; the correlation id is in the payload. */
+  offloadResponses(peerId: string): string;
+  /** Cumulative vouchers consumers sign for one provider. */
+  vouchers(peerId: string): string;
 }
 
 export function topicsFor(root: string = DEFAULT_TOPIC_ROOT): Topics {
@@ -21,6 +27,9 @@ export function topicsFor(root: string = DEFAULT_TOPIC_ROOT): Topics {
     node: (peerId) => `${r}nodes/${peerId}`,
     results: (pipelineId) => `${r}pipelines/${pipelineId}/results`,
     errors: (pipelineId) => `${r}pipelines/${pipelineId}/errors`,
+    offloadRequests: (peerId) => `${r}offload/${peerId}/req`,
+    offloadResponses: (peerId) => `${r}offload/${peerId}/res`,
+    vouchers: (peerId) => `${r}offload/${peerId}/vouchers`,
   };
 }
 

@@ -37,6 +37,7 @@ const BY_CODE: Record<string, number> = {
   SETTLEMENT_STORE_UNAVAILABLE: EXIT.unavailable,
   MQTT_CONNECT_FAILED: EXIT.unavailable,
   AGENT_NOTHING_TO_RUN: EXIT.unavailable,
+  MESH_API_LISTEN_FAILED: EXIT.unavailable,
   MODEL_FORMAT: EXIT.input,
   MODEL_DIGEST_MISMATCH: EXIT.input,
   MODEL_FILE_MISSING: EXIT.input,

@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./commands/keys.js')).keysCommand,
     summary: 'create or show the node identity',
   },
+  mesh: {
+    load: async () => (await import('./commands/mesh.js')).meshCommand,
+    summary: 'find and list the verified peers on this LAN',
+  },
   models: {
     load: async () => (await import('./commands/models.js')).modelsCommand,
     summary: 'inspect an ONNX model file',

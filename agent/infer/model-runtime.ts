@@ -36,8 +36,12 @@ export class ModelRuntime {
   private readonly session: ort.InferenceSession;
   private readonly inputName: string;
   private readonly inputShape: readonly Dim[];
+  /** Path of the .onnx file it was loaded from (peers may fetch it by digest). */
+  file = '';
   private runs = 0;
   private failures = 0;
+  /** Moving mean of the compute time of one window, µs (0 until the first run). */
+  private usPerWindow = 0;
 
   private constructor(id: string, manifest: ModelManifest, sha256: string, session: ort.InferenceSession) {
     this.id = id;
@@ -74,6 +78,7 @@ export class ModelRuntime {
       throw new ModelLoadError(cfg.id, file.path, `onnxruntime refused it: ${(err as Error).message}`, err);
     }
     const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session);
+    runtime.file = file.path;
     for (const name of runtime.manifest.inputs.map((i) => i.name)) {
       if (!session.inputNames.includes(name)) {
         throw new ModelLoadError(
@@ -99,14 +104,22 @@ export class ModelRuntime {
   /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
   async run(input: Float32Array, rows: number): Promise<ModelOutputs> {
     const tensor = new ort.Tensor('float32', input, inputDims(this.inputShape, rows, this.windowSize));
+    const started = performance.now();
     try {
       const out = await this.session.run({ [this.inputName]: tensor });
       this.runs++;
+      const us = ((performance.now() - started) * 1000) / Math.max(1, rows);
+      this.usPerWindow = this.usPerWindow === 0 ? us : this.usPerWindow * 0.9 + us * 0.1;
       return out as unknown as ModelOutputs;
     } catch (err) {
       this.failures++;
       throw err;
     }
+  }
+
+  /** Mean compute time of one window, µs, rounded; 0 while unknown. What peers are told. */
+  get computeUs(): number {
+    return Math.round(this.usPerWindow);
   }
 
   get stats(): { runs: number; failures: number } {

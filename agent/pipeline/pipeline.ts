@@ -168,7 +168,7 @@ export class Pipeline {
             // An offloaded call's receipt is the provider's to make; this node vouches for it.
             if (this.components.receipts && run.provider === undefined)
               this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
-            this.publishResults(jobs, outputs);
+            this.publishResults(jobs, outputs, run.provider);
           },
           failed: (jobs, err) => {
             this.counters.inferenceFailures += jobs.length;
@@ -320,7 +320,7 @@ export class Pipeline {
     }
   }
 
-  private publishResults(jobs: readonly Job[], outputs: ModelOutputs): void {
+  private publishResults(jobs: readonly Job[], outputs: ModelOutputs, ranOn: string | undefined): void {
     const { model } = this.components;
     const ts = this.now();
     const done = performance.now();
@@ -336,6 +336,7 @@ export class Pipeline {
         post,
         threshold: this.postSpec.threshold,
         outputs: this.cfg.results.includeOutputs ? outputsOfRow(outputs, row, jobs.length) : undefined,
+        ranOn,
         latencyMs: done - job.arrivedAt,
         ts,
       });

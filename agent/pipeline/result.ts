@@ -16,6 +16,8 @@ export interface InferenceResult {
   label?: string;
   confidence?: number;
   outputs?: Record<string, number[]>;
+  /** The peer that ran the model, when the window was offloaded (the node field is still ours). */
+  ranOn?: string;
   /** From arrival of the reading that completed the window to the result being handed to MQTT. */
   latencyMs: number;
   ts: number;
@@ -30,6 +32,7 @@ export interface ResultParts {
   post: { score?: number; anomaly?: boolean; label?: string; confidence?: number };
   threshold: number | undefined;
   outputs: Record<string, number[]> | undefined;
+  ranOn?: string | undefined;
   latencyMs: number;
   ts: number;
 }
@@ -51,6 +54,7 @@ export function buildResult(p: ResultParts): InferenceResult {
   if (p.post.label !== undefined) result.label = p.post.label;
   if (p.post.confidence !== undefined) result.confidence = round6(p.post.confidence);
   if (p.outputs) result.outputs = p.outputs;
+  if (p.ranOn !== undefined) result.ranOn = p.ranOn;
   return result;
 }
 

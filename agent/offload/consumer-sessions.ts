@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import type { NodeIdentity } from '../../protocol/identity.js';
+import { SESSION_ID_LENGTH, type SignedVoucher, signVoucher } from '../../protocol/voucher.js';
+
+/** The consumer's running totals for one provider: what its next voucher states. */
+export interface ConsumerSession {
+  readonly providerId: string;
+  readonly providerKey: Uint8Array;
+  readonly sessionId: Uint8Array;
+  voucherSequence: number;
+  jobs: number;
+  computeUs: number;
+  highestReceiptSequence: number;
+  /** Ok responses not yet covered by a voucher. */
+  unvouched: number;
+  lastVoucherAtMs: number;
+}
+
+/**
+ * One session per provider, opened on first use with a random 16-byte id, and the cumulative
+ * vouchers over it. Totals only grow, so each voucher supersedes the ones before it.
+ */
+export class ConsumerSessions {
+  private readonly byProvider = new Map<string, ConsumerSession>();
+
+  constructor(
+    private readonly identity: NodeIdentity,
+    private readonly random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n)),
+  ) {}
+
+  open(providerId: string, providerKey: Uint8Array, nowMs: number): ConsumerSession {
+    let session = this.byProvider.get(providerId);
+    if (session === undefined) {
+      session = {
+        providerId,
+        providerKey,
+        sessionId: this.random(SESSION_ID_LENGTH),
+        voucherSequence: 0,
+        jobs: 0,
+        computeUs: 0,
+        highestReceiptSequence: 0,
+        unvouched: 0,
+        lastVoucherAtMs: nowMs,
+      };
+      this.byProvider.set(providerId, session);
+    }
+    return session;
+  }
+
+  all(): ConsumerSession[] {
+    return [...this.byProvider.values()];
+  }
+
+  /**
+   * Credits one ok response. The provider's computeUs is capped at the round trip this node
+   * observed: a provider cannot have computed longer than the request was away.
+   */
+  credit(session: ConsumerSession, computeUs: number, roundTripUs: number, receiptSequence: number): void {
+    session.jobs++;
+    session.computeUs += Math.min(computeUs, Math.max(0, Math.round(roundTripUs)));
+    session.highestReceiptSequence = Math.max(session.highestReceiptSequence, receiptSequence);
+    session.unvouched++;
+  }
+
+  /** Signs the session's next cumulative voucher; null when nothing happened since the last. */
+  sign(session: ConsumerSession, nowMs: number): SignedVoucher | null {
+    if (session.unvouched === 0) return null;
+    session.voucherSequence++;
+    session.unvouched = 0;
+    session.lastVoucherAtMs = nowMs;
+    return signVoucher(
+      {
+        consumerKey: this.identity.publicKey,
+        providerKey: session.providerKey,
+        sessionId: session.sessionId,
+        sequence: session.voucherSequence,
+        jobs: session.jobs,
+        computeUs: session.computeUs,
+        highestReceiptSequence: session.highestReceiptSequence,
+        issuedAtMs: nowMs,
+      },
+      this.identity.secretKey,
+    );
+  }
+}
