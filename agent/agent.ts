@@ -1,15 +1,19 @@
 import { type Bridge, createBridge } from '../broker/bridge/bridge.js';
-import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
+import type { EmbeddedBroker } from '../broker/embedded-broker.js';
 import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
-import { embeddedBrokerInit, nodeCredentials } from './broker-setup.js';
+import { createAgentLink } from './agent-link.js';
+import { nodeCredentials, startAgentBroker } from './broker-setup.js';
 import { bridgeInitFromConfig } from './config/bridge-schema.js';
-import type { Config } from './config/schema.js';
+import { brokerMode } from './config/broker-schema.js';
+import type { Config, ModelConfig } from './config/schema.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
-import { ModelRuntime } from './infer/model-runtime.js';
+import type { ModelRuntime } from './infer/model-runtime.js';
 import type { Logger } from './log.js';
-import { createMqttLink, type MqttLink } from './mqtt/link.js';
-import { type NodeRecord, nodeName, SOFTWARE_VERSION } from './node-record.js';
+import { createMeshNode, type MeshNode } from './mesh/mesh-node.js';
+import { loadModelOrFetch } from './mesh/model-on-demand.js';
+import type { MqttLink } from './mqtt/link.js';
+import { type NodeRecord, nodeName, nodeRecordJson, SOFTWARE_VERSION } from './node-record.js';
 import { Pipeline, type PipelineReceipts, type PipelineStats } from './pipeline/pipeline.js';
 import { createReceiptService, type ReceiptService } from './receipts/service.js';
 import type { ReceiptsStatus } from './receipts/status-file.js';
@@ -29,6 +33,8 @@ export interface AgentStatus {
   failures: PartFailure[];
   /** Present when settlement is configured and the receipt parts started. */
   receipts?: ReceiptsStatus & { url: string };
+  /** Present when the mesh is enabled: peers, site broker, offload counts. */
+  mesh?: Record<string, unknown>;
 }
 
 /**
@@ -41,6 +47,7 @@ export class Agent {
   private broker: EmbeddedBroker | null = null;
   private bridge: Bridge | null = null;
   private link: MqttLink | null = null;
+  private mesh: MeshNode | null = null;
   private readonly models = new Map<string, ModelRuntime>();
   private readonly pipelines: Pipeline[] = [];
   private readonly failures: PartFailure[] = [];
@@ -72,58 +79,41 @@ export class Agent {
     const { config } = this;
     const log = this.components.logger;
     this.identity = this.components.identity ?? (await this.loadIdentity());
-    if (config.broker.enabled) {
-      const init = await embeddedBrokerInit(config.broker, {
+    const mode = brokerMode(config.broker);
+    if (mode === 'on') this.broker = await this.startEmbeddedBroker();
+    if (config.mesh.enabled) {
+      this.mesh = createMeshNode(config, {
         identity: this.identity,
-        dataDir: config.node.dataDir,
-        topicRoot: config.mqtt.topicRoot,
+        logger: log,
+        models: () => [...this.models.values()],
+        queuedWindows: () => this.pipelines.reduce((n, p) => n + p.stats().queueDepth, 0),
+        ownBrokerUrl: () => this.broker?.url ?? null,
       });
-      this.broker = createEmbeddedBroker(init, { logger: log.child({ component: 'broker' }) });
-      await this.broker.start();
+      await this.mesh.start();
     }
     await this.loadModels();
     await this.startReceipts(this.identity);
     const topics = topicsFor(config.mqtt.topicRoot);
-    // An agent that embeds the site broker talks to it directly, wherever it ended up listening.
-    const url = this.broker ? this.broker.url : config.mqtt.url;
-    this.mqttUrl = url;
-    const identity = this.identity;
-    const clientId = config.mqtt.clientId ?? `fieldmesh-${identity.peerId}`;
-    // Its own broker always, and other brokers unless a username is set: the node key, no secret.
-    const nodeLogin = this.broker !== null || (config.mqtt.nodeLogin && config.mqtt.username === undefined);
-    this.link = createMqttLink(
-      {
-        url,
-        clientId,
-        keepaliveS: config.mqtt.keepaliveS,
-        // aedes speaks 3.1.1 only: no MQTT 5 attempt against the broker embedded here.
-        protocolVersion: this.broker ? 4 : config.mqtt.protocolVersion,
-        reconnect: config.mqtt.reconnect,
-        connectTimeoutMs: config.mqtt.connectTimeoutMs,
-        ...(this.broker || config.mqtt.tls === undefined ? {} : { tls: config.mqtt.tls }),
-        ...(nodeLogin
-          ? { credentials: () => nodeCredentials(identity, clientId) }
-          : {
-              ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
-              ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
-            }),
-        will: {
-          topic: topics.node(this.identity.peerId),
-          payload: this.recordJson('offline'),
-          qos: 1,
-          retain: true,
-        },
-      },
-      { logger: log.child({ component: 'mqtt' }) },
-    );
+    this.mqttUrl = await this.brokerUrlToUse(mode);
+    this.link = createAgentLink(config, {
+      identity: this.identity,
+      url: this.mqttUrl,
+      fieldmeshBroker: mode !== 'off',
+      offlineRecord: this.recordJson('offline'),
+      logger: log,
+    });
     this.link.on('connected', () => {
       this.connected = true;
       this.publishRecord('online');
     });
     this.link.on('disconnected', () => {
       this.connected = false;
+      this.mesh?.brokerLost();
     });
     await this.link.start();
+    await this.mesh?.startOffload(this.link, {
+      ...(this.receipts ? { receipts: this.receipts.sink, vouchers: this.receipts.vouchers } : {}),
+    });
     await this.startPipelines(topics);
     await this.startBridge();
     this.publishRecord('online');
@@ -131,6 +121,33 @@ export class Agent {
       { node: this.identity.peerId, pipelines: this.pipelines.length, failures: this.failures.length },
       'agent ready',
     );
+  }
+
+  /** on: our own broker; auto: the site broker the mesh agrees on (maybe ours); off: mqtt.url. */
+  private async brokerUrlToUse(mode: 'on' | 'off' | 'auto'): Promise<string> {
+    if (this.broker) return this.broker.url;
+    if (mode !== 'auto' || !this.mesh) return this.config.mqtt.url;
+    const mesh = this.mesh;
+    return mesh.chooseSiteBroker({
+      startBroker: async () => {
+        this.broker = await this.startEmbeddedBroker();
+        // Peers reach it at the mesh address, whatever address it listens on.
+        return `mqtt://${mesh.address}:${new URL(this.broker.url).port}`;
+      },
+      stopBroker: async () => {
+        const b = this.broker;
+        this.broker = null;
+        await b?.stop();
+      },
+      moved: (url) => {
+        this.mqttUrl = url;
+        this.link?.retarget(url);
+      },
+    });
+  }
+
+  private startEmbeddedBroker(): Promise<EmbeddedBroker> {
+    return startAgentBroker(this.config, this.identity as NodeIdentity, this.components.logger);
   }
 
   async stop(): Promise<void> {
@@ -159,11 +176,13 @@ export class Agent {
         )
         .catch(() => undefined);
       log.info({ counters: this.link.counters() }, 'mqtt link closing');
+      await this.mesh?.stopOffload();
       await this.link.stop();
       await offline;
     }
     for (const m of this.models.values()) await m.close().catch(() => undefined);
     await this.bridge?.stop().catch((err: Error) => log.warn({ err: err.message }, 'bridge stop failed'));
+    await this.mesh?.stop().catch((err: Error) => log.warn({ err: err.message }, 'mesh stop failed'));
     await this.broker?.stop();
   }
 
@@ -185,6 +204,7 @@ export class Agent {
       failures: [...this.failures],
     };
     if (this.broker) status.broker = { url: this.broker.url };
+    if (this.mesh) status.mesh = this.mesh.status();
     if (this.receipts && this.config.settlement) {
       status.receipts = { ...this.receipts.status(), url: this.config.settlement.url };
     }
@@ -199,14 +219,24 @@ export class Agent {
 
   private async loadModels(): Promise<void> {
     const wanted = new Set(this.config.pipelines.filter((p) => p.enabled).map((p) => p.model));
+    // A node that serves peers loads every model it has: peers may send windows for any of them.
+    const serving = this.config.mesh.enabled && this.config.mesh.offload.slots > 0;
     for (const cfg of this.config.models) {
-      if (!wanted.has(cfg.id)) continue;
+      if (!wanted.has(cfg.id) && !serving) continue;
       try {
-        this.models.set(cfg.id, await ModelRuntime.load(cfg, { logger: this.components.logger }));
+        this.models.set(cfg.id, await this.loadModel(cfg));
       } catch (err) {
         this.fail(`model ${cfg.id}`, err);
       }
     }
+  }
+
+  /** Loads one model; with the mesh on, a missing .onnx file is fetched from a peer first. */
+  private loadModel(cfg: ModelConfig): Promise<ModelRuntime> {
+    const mesh = this.mesh && this.identity ? { node: this.mesh, identity: this.identity } : null;
+    // Peers need a moment to be found and to load their own models after a site-wide start.
+    const waitMs = Math.max(2 * this.config.mesh.electionWaitMs, 5_000);
+    return loadModelOrFetch(cfg, { logger: this.components.logger, mesh, waitMs });
   }
 
   /**
@@ -248,9 +278,11 @@ export class Agent {
         continue;
       }
       try {
+        const remote = this.mesh?.remoteLane(cfg, model.sha256, model.windowSize, model);
         const pipeline = new Pipeline(cfg, {
           link: this.link as MqttLink,
           model,
+          ...(remote ? { remote } : {}),
           topics,
           nodeId: this.nodeId,
           logger: this.components.logger.child({ component: 'pipeline', pipeline: cfg.id }),
@@ -294,21 +326,13 @@ export class Agent {
   }
 
   private recordJson(status: NodeRecord['status']): string {
-    const record: NodeRecord = {
+    return nodeRecordJson(status, {
       id: this.identity?.peerId ?? '',
       name: nodeName(this.config.node.name),
-      status,
-      version: SOFTWARE_VERSION,
-      models: [...this.models.values()].map((m) => ({
-        id: m.id,
-        version: m.manifest.version,
-        sha256: m.sha256,
-      })),
+      models: [...this.models.values()],
       pipelines: this.pipelines.map((p) => ({ id: p.id, state: p.stats().state })),
-      ts: Date.now(),
-    };
-    if (this.broker) record.broker = this.broker.url;
-    return JSON.stringify(record);
+      broker: this.broker?.url,
+    });
   }
 
   private publishRecord(status: NodeRecord['status']): void {

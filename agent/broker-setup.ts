@@ -3,12 +3,15 @@ import path from 'node:path';
 import { loadAclFile } from '../broker/acl-file.js';
 import type { EmbeddedBrokerInit, ExtraListener } from '../broker/broker-init.js';
 import { openCredentialStore } from '../broker/credentials.js';
+import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import { BrokerConfigError } from '../broker/errors.js';
 import type { BrokerStorageSpec } from '../broker/storage.js';
 import type { TlsMaterial } from '../broker/tcp-listener.js';
 import { issueBrokerToken } from '../protocol/broker-token.js';
 import type { NodeIdentity } from '../protocol/identity.js';
-import { type BrokerConfig, brokerHost } from './config/broker-schema.js';
+import { type BrokerConfig, brokerHost, brokerMode } from './config/broker-schema.js';
+import type { Config } from './config/schema.js';
+import type { Logger } from './log.js';
 
 /** How long a node token the agent presents is valid; a fresh one is made for every connect. */
 export const NODE_TOKEN_LIFETIME_MS = 5 * 60_000;
@@ -95,4 +98,28 @@ export function nodeCredentials(
     username: identity.peerId,
     password: issueBrokerToken(identity.secretKey, clientId, Date.now(), NODE_TOKEN_LIFETIME_MS),
   };
+}
+
+/**
+ * Starts the agent's embedded broker. With broker: auto it is the site broker, so it lets in
+ * every node the mesh would trust, besides broker.auth.trustedNodes.
+ */
+export async function startAgentBroker(
+  config: Readonly<Config>,
+  identity: NodeIdentity,
+  logger: Logger,
+): Promise<EmbeddedBroker> {
+  const init = await embeddedBrokerInit(config.broker, {
+    identity,
+    dataDir: config.node.dataDir,
+    topicRoot: config.mqtt.topicRoot,
+  });
+  const meshTrust = config.mesh.trustedNodes;
+  if (brokerMode(config.broker) === 'auto') {
+    const own = init.auth.trustedNodes;
+    init.auth.trustedNodes = meshTrust === 'any' || own === 'any' ? 'any' : [...own, ...meshTrust];
+  }
+  const broker = createEmbeddedBroker(init, { logger: logger.child({ component: 'broker' }) });
+  await broker.start();
+  return broker;
 }

@@ -17,3 +17,27 @@ export function nodeName(configured: string | undefined): string {
 }
 
 export const SOFTWARE_VERSION = '0.1.0';
+
+/** The retained JSON record of a node, from what the agent runs now. */
+export function nodeRecordJson(
+  status: NodeRecord['status'],
+  node: {
+    id: string;
+    name: string;
+    models: readonly { id: string; manifest: { version: string }; sha256: string }[];
+    pipelines: NodeRecord['pipelines'];
+    broker: string | undefined;
+  },
+): string {
+  const record: NodeRecord = {
+    id: node.id,
+    name: node.name,
+    status,
+    version: SOFTWARE_VERSION,
+    models: node.models.map((m) => ({ id: m.id, version: m.manifest.version, sha256: m.sha256 })),
+    pipelines: node.pipelines,
+    ts: Date.now(),
+  };
+  if (node.broker !== undefined) record.broker = node.broker;
+  return JSON.stringify(record);
+}

@@ -1,10 +1,12 @@
 import { networkInterfaces } from 'node:os';
 import type { NodeIdentity } from '../../protocol/identity.js';
+import { brokerMode } from '../config/broker-schema.js';
 import type { MeshConfig } from '../config/mesh-schema.js';
+import type { Config } from '../config/schema.js';
 import type { ModelRuntime } from '../infer/model-runtime.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
-import { SOFTWARE_VERSION } from '../node-record.js';
+import { nodeName, SOFTWARE_VERSION } from '../node-record.js';
 import { OffloadClient } from '../offload/consumer.js';
 import { decidePlacement } from '../offload/placement.js';
 import { OffloadProvider } from '../offload/provider.js';
@@ -249,6 +251,19 @@ export class MeshNode {
       })),
     };
   }
+}
+
+/** The mesh part of an agent from its configuration. */
+export function createMeshNode(config: Readonly<Config>, components: MeshNodeComponents): MeshNode {
+  return new MeshNode(
+    {
+      mesh: config.mesh,
+      name: nodeName(config.node.name),
+      topicRoot: config.mqtt.topicRoot,
+      brokerPriority: brokerMode(config.broker) === 'auto' ? config.broker.priority : 0,
+    },
+    components,
+  );
 }
 
 /** The IPv4 address peers reach this node at: the mesh interface, else the first non-loopback one. */

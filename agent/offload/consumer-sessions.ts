@@ -7,6 +7,8 @@ export interface ConsumerSession {
   readonly providerId: string;
   readonly providerKey: Uint8Array;
   readonly sessionId: Uint8Array;
+  /** An ok response came back: the provider has opened the session, requests stop `opening` it. */
+  opened: boolean;
   voucherSequence: number;
   jobs: number;
   computeUs: number;
@@ -18,10 +20,14 @@ export interface ConsumerSession {
 
 /**
  * One session per provider, opened on first use with a random 16-byte id, and the cumulative
- * vouchers over it. Totals only grow, so each voucher supersedes the ones before it.
+ * vouchers over it. Totals only grow, so each voucher supersedes the ones before it. A session
+ * given up (the provider no longer knows it) is retired: no new request uses it, but its work not
+ * yet vouched for still gets its voucher.
  */
 export class ConsumerSessions {
   private readonly byProvider = new Map<string, ConsumerSession>();
+  /** Retired sessions with ok responses not yet covered by a voucher. */
+  private readonly retired = new Set<ConsumerSession>();
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -35,6 +41,7 @@ export class ConsumerSessions {
         providerId,
         providerKey,
         sessionId: this.random(SESSION_ID_LENGTH),
+        opened: false,
         voucherSequence: 0,
         jobs: 0,
         computeUs: 0,
@@ -47,8 +54,20 @@ export class ConsumerSessions {
     return session;
   }
 
+  /**
+   * Stops using `session` for new requests: the next open() for its provider starts a fresh
+   * session. False when it was already retired (another request got there first).
+   */
+  retire(session: ConsumerSession): boolean {
+    if (this.byProvider.get(session.providerId) !== session) return false;
+    this.byProvider.delete(session.providerId);
+    if (session.unvouched > 0) this.retired.add(session);
+    return true;
+  }
+
+  /** Every session that may still need a voucher: the open ones and the retired ones with work. */
   all(): ConsumerSession[] {
-    return [...this.byProvider.values()];
+    return [...this.byProvider.values(), ...this.retired];
   }
 
   /**
@@ -56,6 +75,9 @@ export class ConsumerSessions {
    * observed: a provider cannot have computed longer than the request was away.
    */
   credit(session: ConsumerSession, computeUs: number, roundTripUs: number, receiptSequence: number): void {
+    session.opened = true;
+    // A response can come back for a session retired while the request was away.
+    if (this.byProvider.get(session.providerId) !== session) this.retired.add(session);
     session.jobs++;
     session.computeUs += Math.min(computeUs, Math.max(0, Math.round(roundTripUs)));
     session.highestReceiptSequence = Math.max(session.highestReceiptSequence, receiptSequence);
@@ -68,6 +90,7 @@ export class ConsumerSessions {
     session.voucherSequence++;
     session.unvouched = 0;
     session.lastVoucherAtMs = nowMs;
+    this.retired.delete(session);
     return signVoucher(
       {
         consumerKey: this.identity.publicKey,

@@ -71,9 +71,24 @@ export interface OffloadClientStats {
   /** Responses for no request in flight (timed out, failed over, or not ours). */
   readonly lateOrUnknown: number;
   readonly malformedResponses: number;
+  /** Sessions given up because their provider no longer knew them (it restarted), then opened anew. */
+  readonly sessionsRestarted: number;
 }
 
 const ATTEMPTS = 2;
+
+/**
+ * Failures after which the provider may have opened the session without this node seeing an ok:
+ * an `opening` request that ends so retires the session, lest a restarted provider open it again
+ * and number its receipts from 1 a second time.
+ */
+const MAY_HAVE_OPENED: ReadonlySet<OffloadFailure> = new Set<OffloadFailure>([
+  'timeout',
+  'peer_removed',
+  'publish_failed',
+  'bad_response',
+  'inference_failed',
+]);
 
 /**
  * Hands windows to peers that have the model: picks the least loaded (then fastest) peer with
@@ -96,6 +111,7 @@ export class OffloadClient {
     vouchersSigned: 0,
     lateOrUnknown: 0,
     malformedResponses: 0,
+    sessionsRestarted: 0,
   };
   private readonly failed: Partial<Record<OffloadFailure, number>> = {};
   private readonly voucherPublishes = new Set<Promise<void>>();
@@ -170,7 +186,7 @@ export class OffloadClient {
       const peer = this.choose(model, new Set(attempts.map((a) => a.peerId)));
       if (peer === undefined) break;
       if (i > 0) this.tally.retried++;
-      const outcome = await this.attempt(peer, model, input, rows, width);
+      const outcome = await this.attemptAt(peer, model, input, rows, width);
       if (outcome.ok) {
         this.tally.ok++;
         const { response } = outcome;
@@ -215,8 +231,38 @@ export class OffloadClient {
     });
   }
 
-  private attempt(peer: MeshPeer, model: string, input: Float32Array, rows: number, width: number) {
+  /**
+   * One attempt at `peer`, plus one more there when it no longer knows the session (it restarted):
+   * the session is retired and the request goes again in a fresh one, which it may open.
+   */
+  private async attemptAt(
+    peer: MeshPeer,
+    model: string,
+    input: Float32Array,
+    rows: number,
+    width: number,
+  ): Promise<AttemptOutcome> {
+    const first = await this.attempt(peer, model, input, rows, width);
+    if (first.outcome.ok || first.outcome.failure !== 'unknown_session' || !this.running) {
+      return first.outcome;
+    }
+    this.failed.unknown_session = (this.failed.unknown_session ?? 0) + 1;
+    if (this.sessions.retire(first.session)) {
+      this.tally.sessionsRestarted++;
+      this.log.info({ provider: peer.peerId }, 'provider no longer knows the session; opening a new one');
+    }
+    return (await this.attempt(peer, model, input, rows, width)).outcome;
+  }
+
+  private async attempt(
+    peer: MeshPeer,
+    model: string,
+    input: Float32Array,
+    rows: number,
+    width: number,
+  ): Promise<{ session: ConsumerSession; outcome: AttemptOutcome }> {
     const session = this.sessions.open(peer.peerId, peer.publicKey, this.now());
+    const opening = !session.opened;
     const correlationId = this.nextCorrelationId;
     this.nextCorrelationId = (this.nextCorrelationId + 1) % Number.MAX_SAFE_INTEGER;
     const bytes = encodeOffloadRequest({
@@ -228,6 +274,7 @@ export class OffloadClient {
       width,
       input: tensorBytes(input),
       deadlineMs: this.now() + this.init.timeoutMs,
+      opening,
     });
     const outcome: Promise<AttemptOutcome> = this.pending.add(
       correlationId,
@@ -239,7 +286,9 @@ export class OffloadClient {
     this.components.link
       .publish(this.topics.offloadRequests(peer.peerId), bytes, { qos: 1 })
       .catch(() => this.pending.fail(correlationId, 'publish_failed'));
-    return outcome;
+    const settled = await outcome;
+    if (!settled.ok && opening && MAY_HAVE_OPENED.has(settled.failure)) this.sessions.retire(session);
+    return { session, outcome: settled };
   }
 
   private onResponse(payload: Uint8Array): void {

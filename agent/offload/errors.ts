@@ -8,6 +8,7 @@ export type OffloadFailure =
   | 'bad_request'
   | 'inference_failed'
   | 'expired'
+  | 'unknown_session'
   | 'peer_removed'
   | 'publish_failed'
   | 'bad_response'

@@ -210,10 +210,15 @@ export class OffloadProvider {
     }
     const model = this.findModel(req.modelSha256) as ModelRuntime;
     const consumerKey = publicKeyFromPeerId(req.consumer);
-    const session = this.sessions.touch(req.sessionId, req.consumer, consumerKey);
-    if (session === null) {
+    const session = this.sessions.touch(req.sessionId, req.consumer, consumerKey, req.opening);
+    if (session === 'taken') {
       const why = 'sessionId belongs to another consumer; open a new session with a fresh random id';
       this.reply(req.consumer, failure(req.correlationId, 'bad_request', why));
+      return;
+    }
+    if (session === 'unknown') {
+      const why = 'session not open here (this provider restarted or forgot it); open a new session';
+      this.reply(req.consumer, failure(req.correlationId, 'unknown_session', why));
       return;
     }
     this.active++;

@@ -11,8 +11,16 @@ export interface SendLoopInit {
   readonly backoff: BackoffPolicy;
 }
 
+/** Sends held vouchers after the batches (vouchers-sender.ts). */
+export interface VoucherSending {
+  sendOnce(): Promise<{ readonly answered: number }>;
+  stop(): void;
+}
+
 export interface SendLoopComponents {
   readonly sender: SettlementSender;
+  /** When set, unanswered vouchers go out after the due batches, with the same backoff. */
+  readonly vouchers?: VoucherSending;
   readonly logger: Logger;
   readonly now: () => number;
   readonly random?: RandomSource;
@@ -91,7 +99,14 @@ export class SendLoop {
     clearTimeout(timer);
     this.stopped = true;
     this.components.sender.stop();
+    this.components.vouchers?.stop();
     await last;
+  }
+
+  private reachable(): void {
+    if (this.attempt > 0) this.log.info({ url: this.init.url }, 'settlement service reachable again');
+    this.attempt = 0;
+    this.error = null;
   }
 
   private async sendDue(): Promise<void> {
@@ -99,12 +114,13 @@ export class SendLoop {
     try {
       for (;;) {
         const result = await sender.drainOnce();
-        if (!result.sent) return;
+        if (!result.sent) break;
         this.acknowledged += result.removed;
-        if (this.attempt > 0) this.log.info({ url: this.init.url }, 'settlement service reachable again');
-        this.attempt = 0;
-        this.error = null;
+        this.reachable();
       }
+      // After the batches, so that a service too old to take vouchers never holds receipts back.
+      const vouchers = await this.components.vouchers?.sendOnce();
+      if (vouchers !== undefined && vouchers.answered > 0) this.reachable();
     } catch (err) {
       if (err instanceof SettlementSenderStoppedError) return;
       this.attempt++;
@@ -124,7 +140,10 @@ export class SendLoop {
           this.log.warn({ err, delayMs }, 'settlement service unavailable; receipts stay in the outbox');
         } else this.log.debug({ err, attempt: this.attempt, delayMs }, 'settlement retry failed');
       } else {
-        this.log.error({ err, retryInMs: delayMs }, 'batch not settled; inference goes on, retrying later');
+        this.log.error(
+          { err, retryInMs: delayMs },
+          'batch or vouchers not settled; inference goes on, retrying later',
+        );
       }
     }
   }

@@ -1,16 +1,22 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeIdentity } from '../../protocol/identity.js';
+import { receiptId } from '../../protocol/receipt.js';
 import { type SettlementConfig, servicePublicKeyBytes } from '../config/schema.js';
+import type { VoucherSink } from '../offload/voucher-sink.js';
 import type { ReceiptJob, ReceiptSink } from '../pipeline/receipt-sink.js';
 import { type ChallengeResponder, createChallengeResponder } from './challenges.js';
 import { createOutbox } from './outbox.js';
 import type { Outbox } from './outbox-types.js';
+import { writeJobReceipt } from './receipt-writer.js';
 import { createTensorRetention, type TensorRetention } from './retention.js';
 import { SendLoop } from './send-loop.js';
 import { createSettlementSender } from './sender.js';
 import { SettlementSenderConfigError } from './sender-errors.js';
 import { type ReceiptsStatus, writeStatusFile } from './status-file.js';
+import { VoucherBook, type VoucherBookStats } from './vouchers-book.js';
+import { isOffloadPipeline, OffloadSequences } from './vouchers-offload.js';
+import { VoucherSender } from './vouchers-sender.js';
 
 export interface ReceiptServiceInit {
   readonly settlement: SettlementConfig;
@@ -25,12 +31,19 @@ export interface ReceiptServiceComponents {
   readonly now?: () => number;
 }
 
+/** The receipts status with the provider's vouchers (written to status/receipts.json too). */
+export interface ReceiptServiceStatus extends ReceiptsStatus {
+  readonly vouchers: VoucherBookStats;
+}
+
 export interface ReceiptService {
   /** Give it to every pipeline; valid between start() and stop(). */
   readonly sink: ReceiptSink;
+  /** Give it to the offload provider: consumers' vouchers; valid between start() and stop(). */
+  readonly vouchers: VoucherSink;
   start(): Promise<void>;
   stop(): Promise<void>;
-  status(): ReceiptsStatus;
+  status(): ReceiptServiceStatus;
 }
 
 /** How often the send loop looks for a due batch. */
@@ -55,6 +68,8 @@ export function createReceiptService(
  */
 class SettlementReceipts implements ReceiptService {
   readonly sink: ReceiptSink;
+  readonly vouchers: VoucherBook;
+  private readonly offloadSequences = new OffloadSequences();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly url: string;
@@ -107,9 +122,17 @@ class SettlementReceipts implements ReceiptService {
       },
       { outbox: this.outbox, logger: components.logger },
     );
+    this.vouchers = new VoucherBook(
+      { dir: path.join(dataDir, 'vouchers'), providerKey: identity.publicKey },
+      { logger: components.logger },
+    );
+    const vouchers = new VoucherSender(
+      { url: `${this.url}/v1/vouchers`, requestTimeoutMs: settlement.requestTimeoutMs },
+      { book: this.vouchers, logger: components.logger },
+    );
     this.sendLoop = new SendLoop(
       { url: this.url, tickMs: SEND_TICK_MS, backoff: settlement.backoff },
-      { sender, logger: components.logger, now: this.now },
+      { sender, vouchers, logger: components.logger, now: this.now },
     );
     this.challenges = createChallengeResponder(
       {
@@ -130,6 +153,13 @@ class SettlementReceipts implements ReceiptService {
       await this.outbox.stop();
       throw err;
     }
+    try {
+      await this.vouchers.start();
+    } catch (err) {
+      await this.retention.stop().catch(() => undefined);
+      await this.outbox.stop();
+      throw err;
+    }
     this.sendLoop.start();
     this.every(this.init.settlement.challengePollMs, () => this.pollChallenges());
     this.every(STATUS_FILE_MS, () => this.writeStatus());
@@ -144,6 +174,7 @@ class SettlementReceipts implements ReceiptService {
     this.challenges.stop();
     await this.outbox.flush().catch((err: unknown) => this.log.error({ err }, 'outbox flush at stop failed'));
     await this.sendLoop.finish(FINAL_DRAIN_MS);
+    await this.vouchers.stop();
     this.writeStatus();
     await this.statusWrite;
     await this.retention
@@ -153,7 +184,7 @@ class SettlementReceipts implements ReceiptService {
     this.log.info(this.status(), 'receipts off');
   }
 
-  status(): ReceiptsStatus {
+  status(): ReceiptServiceStatus {
     const o = this.outbox.stats();
     return {
       pending: o.pendingReceipts + o.bufferedReceipts,
@@ -163,21 +194,47 @@ class SettlementReceipts implements ReceiptService {
       acknowledgedReceipts: this.sendLoop.acknowledgedReceipts,
       lastAckAtMs: o.lastAckAtMs,
       lastError: this.sendLoop.lastError,
+      vouchers: this.vouchers.stats(),
     };
   }
 
   /** The inference path: never throws, never waits. */
   private record(job: ReceiptJob): void {
     try {
+      if (isOffloadPipeline(job.pipelineId) && !this.isOwnKey(job.consumerKey)) {
+        this.recordOffload(job);
+        return;
+      }
       // A ReceiptJob carries every receipt field the outbox needs (and the tensors, ignored there).
       const stored = this.outbox.appendJob(job);
       if (stored !== null) this.retention.put(stored.id, stored.sequence, job.input, job.output);
     } catch (err) {
-      const now = this.now();
-      if (now - this.lastSinkErrorAtMs < ERROR_LOG_INTERVAL_MS) return;
-      this.lastSinkErrorAtMs = now;
-      this.log.error({ err, pipeline: job.pipelineId }, 'receipt not recorded');
+      this.sinkError(err, job.pipelineId);
     }
+  }
+
+  /**
+   * Work run for another node: the receipt is numbered per session from 1 (vouchers-offload.ts),
+   * so it goes to the outbox already encoded. append() writes it at once rather than with the
+   * next group commit; offloaded jobs arrive one MQTT round trip apart, not by the thousand.
+   */
+  private recordOffload(job: ReceiptJob): void {
+    // Taken even if the append fails, so the numbers keep matching the session's model calls.
+    const sequence = this.offloadSequences.take(job.pipelineId);
+    const body = writeJobReceipt(job, this.components.identity.publicKey, sequence);
+    this.retention.put(receiptId(body), sequence, job.input, job.output);
+    this.outbox.append(body).catch((err: unknown) => this.sinkError(err, job.pipelineId));
+  }
+
+  private isOwnKey(key: Uint8Array): boolean {
+    return Buffer.compare(key, this.components.identity.publicKey) === 0;
+  }
+
+  private sinkError(err: unknown, pipeline: string): void {
+    const now = this.now();
+    if (now - this.lastSinkErrorAtMs < ERROR_LOG_INTERVAL_MS) return;
+    this.lastSinkErrorAtMs = now;
+    this.log.error({ err, pipeline }, 'receipt not recorded');
   }
 
   private every(ms: number, run: () => void): void {

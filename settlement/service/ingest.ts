@@ -8,6 +8,7 @@ import {
   slotKey,
   storeBatch,
 } from '../store/ledger-ingest.js';
+import { initialOffloadState, OFFLOAD_REFUSED_REASON } from '../store/ledger-offload.js';
 import { isRegistered, openEpoch } from '../store/ledger-queries.js';
 import {
   type BatchRejection,
@@ -104,7 +105,7 @@ function judge(
   components: IngestComponents,
   nowMs: number,
 ): readonly ReceiptVerdict[] {
-  return judgeReceipts(checked, {
+  const verdicts = judgeReceipts(checked, {
     nowMs,
     maxPastMs: init.maxPastMs,
     maxFutureMs: init.maxFutureMs,
@@ -112,6 +113,14 @@ function judge(
     seenSlot: (_provider, pipeline, sequence) => prior.slots.get(slotKey(pipeline, sequence)),
     modelKnown: (digest) => components.creditPerSample(digest) !== undefined,
   });
+  // The ack has no code for it (protocol/ack.ts), so a stored receipt that can never earn
+  // credit — work for another node outside an offload session — is acknowledged `valid` and
+  // carries the reason here, in the log and in GET /v1/nodes/<node> (offload.refusedReceipts).
+  return verdicts.map((v) =>
+    v.status === 'valid' && v.receipt !== undefined && initialOffloadState(v.receipt) === 'refused'
+      ? { ...v, detail: OFFLOAD_REFUSED_REASON }
+      : v,
+  );
 }
 
 function creditOf(v: ReceiptVerdict, components: IngestComponents): number {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServiceContext } from './context.js';
 import { sendError, sendJson } from './http-util.js';
 import { getChallenges, getEpoch, getNode, getProof, postBatch, postReveal } from './routes.js';
+import { postVouchers } from './routes-vouchers.js';
 
 /**
  * The service's HTTP API (docs/settlement.md):
@@ -9,6 +10,7 @@ import { getChallenges, getEpoch, getNode, getProof, postBatch, postReveal } fro
  *   POST /v1/batches                    CBOR submission → CBOR [ackBytes, signature]
  *   GET  /v1/challenges/<node>          CBOR [[receiptId, deadlineMs], …]
  *   POST /v1/reveals                    CBOR [receiptId, input, output] → JSON verdict
+ *   POST /v1/vouchers                   CBOR [[voucherBytes, signature], …] → JSON status each
  *   GET  /v1/nodes/<node>               JSON totals
  *   GET  /v1/epochs/latest | /<n>       JSON epoch statement
  *   GET  /v1/epochs/<n>/proof/<node>    JSON inclusion proof
@@ -31,6 +33,7 @@ export async function route(
   if (v1 !== 'v1') return notFound(res, method, path);
   if (method === 'POST' && what === 'batches' && a === undefined) return postBatch(ctx, req, res);
   if (method === 'POST' && what === 'reveals' && a === undefined) return postReveal(ctx, req, res);
+  if (method === 'POST' && what === 'vouchers' && a === undefined) return postVouchers(ctx, req, res);
   if (method !== 'GET') return notFound(res, method, path);
   if (what === 'challenges' && a !== undefined && b === undefined) return getChallenges(ctx, a, res);
   if (what === 'nodes' && a !== undefined && b === undefined) return getNode(ctx, a, res);

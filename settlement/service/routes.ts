@@ -103,7 +103,22 @@ async function ingestAndAnswer(ctx: ServiceContext, body: Uint8Array, res: Serve
     return;
   }
   ctx.nodeLimiter.charge(outcome.provider);
-  for (const v of outcome.verdicts) ctx.count(v.status);
+  let offloadRefused = 0;
+  for (const v of outcome.verdicts) {
+    ctx.count(v.status);
+    if (v.detail !== undefined && v.status === 'valid') offloadRefused++;
+  }
+  if (offloadRefused > 0) {
+    ctx.count('offload_refused');
+    ctx.log.warn(
+      {
+        provider: outcome.provider,
+        receipts: offloadRefused,
+        reason: outcome.verdicts.find((v) => v.detail)?.detail,
+      },
+      'receipts stored without credit',
+    );
+  }
   ctx.count('batches');
   res.writeHead(200, { 'content-type': 'application/cbor' });
   res.end(encodeSignedAck(outcome.ack));

@@ -234,6 +234,7 @@ class Settlement implements SettlementService {
             challenged: closed.challenged,
             credited: closed.credited,
             voided: closed.voided,
+            vouched: closed.vouched,
           },
           'epoch closed',
         );

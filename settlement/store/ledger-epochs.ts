@@ -3,6 +3,7 @@ import { encodeCbor } from '../../protocol/cbor.js';
 import { inclusionProof, merkleRoot } from '../../protocol/merkle.js';
 import { PPM, SPOTCHECK_DOMAIN, selectionThreshold } from '../spotcheck/select.js';
 import type { Sql, SqlDb } from './db.js';
+import { creditVouchedOffload } from './ledger-offload.js';
 
 /**
  * Closing an epoch (DESIGN.md "Wire protocol"; docs/protocol.md §11):
@@ -15,7 +16,9 @@ import type { Sql, SqlDb } from './db.js';
  *      for its reveals; a batch without one is credited at once.
  *   2. Challenges past their deadline become `missed`; a challenged batch with a failed or
  *      missed challenge is void, one whose challenges all passed is credited.
- *   3. The reward tree: one leaf per provider, CBOR [providerKey, cumulative credit], sorted
+ *   3. Offloaded receipts of credited batches are credited up to their consumers' latest
+ *      vouchers (ledger-offload.ts).
+ *   4. The reward tree: one leaf per provider, CBOR [providerKey, cumulative credit], sorted
  *      by key bytes, RFC 6962 hashing. The service signs the statement
  *      [epoch, openedAtMs, closedAtMs, rewardRoot, leafCount, seed, nextSeedCommitment],
  *      revealing this epoch's seed and committing to the next one's.
@@ -45,6 +48,8 @@ export interface ClosedEpoch {
   readonly challenged: number;
   readonly credited: number;
   readonly voided: number;
+  /** Offloaded receipts this close credited under their consumers' vouchers. */
+  readonly vouched: number;
 }
 
 /** What an epoch publishes while open: sha256 of its secret seed. */
@@ -85,6 +90,7 @@ export async function closeEpoch(db: SqlDb, init: CloseEpochInit): Promise<Close
     const nextSeedCommitment = seedCommitment(init.nextSeed);
     const challenged = await challengeNewBatches(tx, open.epoch, seed, init);
     const { credited, voided } = await settleBatches(tx, open.epoch, init.nowMs);
+    const vouched = await creditVouchedOffload(tx, open.epoch);
     const tree = await writeRewardTree(tx, open.epoch);
     const statement = encodeCbor([
       open.epoch,
@@ -125,6 +131,7 @@ export async function closeEpoch(db: SqlDb, init: CloseEpochInit): Promise<Close
       challenged,
       credited,
       voided,
+      vouched,
     };
   });
 }
@@ -196,8 +203,10 @@ async function settleBatches(
 /** Step 3: the reward leaves of this epoch, stored, and their root. */
 async function writeRewardTree(tx: Sql, epoch: number): Promise<{ root: Uint8Array; leafCount: number }> {
   const rows = await tx.query<{ provider: Uint8Array; cumulative: number }>(
-    `SELECT provider, sum(credit) AS cumulative FROM fm_batches WHERE state = 'credited'
-     GROUP BY provider ORDER BY provider`,
+    `SELECT provider, sum(credit) AS cumulative FROM (
+       SELECT provider, credit FROM fm_batches WHERE state = 'credited'
+       UNION ALL SELECT provider, credited FROM fm_vouchers WHERE credited > 0
+     ) AS c GROUP BY provider ORDER BY provider`,
   );
   if (rows.length > 0) {
     await tx.query(

@@ -1,6 +1,7 @@
 import type { ReceiptStatus } from '../../protocol/ack.js';
 import type { CheckedSubmission, ReceiptVerdict } from '../verify/verify-submission.js';
 import type { Sql } from './db.js';
+import { initialOffloadState } from './ledger-offload.js';
 
 /** What the ledger already holds for the receipts of one submission. */
 export interface PriorState {
@@ -65,7 +66,11 @@ export interface BatchRecord {
 export async function storeBatch(tx: Sql, checked: CheckedSubmission, rec: BatchRecord): Promise<number> {
   const provider = Buffer.from(checked.header.providerKey);
   const valid = rec.verdicts.filter((v) => v.status === 'valid');
-  const credit = valid.reduce((sum, v) => sum + rec.creditOf(v), 0);
+  // A batch's own credit is its local work; offloaded work is credited under vouchers at the
+  // epoch close (ledger-offload.ts), never through the batch.
+  const credit = valid
+    .filter((v) => v.receipt !== undefined && initialOffloadState(v.receipt) === null)
+    .reduce((sum, v) => sum + rec.creditOf(v), 0);
   const inserted = await tx.query<{ id: number }>(
     `INSERT INTO fm_batches (header_hash, provider, batch_sequence, received_at_ms, epoch,
        receipt_count, valid_count, credit, state)
@@ -107,11 +112,13 @@ async function insertReceipts(
     valid.map((v) => f(v as ReceiptVerdict & { receipt: NonNullable<ReceiptVerdict['receipt']> }));
   await tx.query(
     `INSERT INTO fm_receipts (id, provider, pipeline, sequence, batch_id, model, start_time_ms,
-       compute_time_us, sample_count, credit, consumer, input_digest, output_digest)
+       compute_time_us, sample_count, credit, consumer, input_digest, output_digest, offload_state)
      SELECT ${slice32('$1', 'i')}, $2, pipeline, sequence, $3, ${slice32('$6', 'i')}, start_time_ms,
-       compute_time_us, sample_count, credit, ${slice32('$11', 'i')}, ${slice32('$12', 'i')}, ${slice32('$13', 'i')}
-     FROM unnest($4::text[], $5::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
-       WITH ORDINALITY AS t(pipeline, sequence, start_time_ms, compute_time_us, sample_count, credit, n)
+       compute_time_us, sample_count, credit, ${slice32('$11', 'i')}, ${slice32('$12', 'i')}, ${slice32('$13', 'i')},
+       offload_state
+     FROM unnest($4::text[], $5::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $14::text[])
+       WITH ORDINALITY AS t(pipeline, sequence, start_time_ms, compute_time_us, sample_count, credit,
+         offload_state, n)
        CROSS JOIN LATERAL (SELECT (t.n - 1)::int AS i) AS ix`,
     [
       blob32(col((v) => v.id)),
@@ -127,6 +134,7 @@ async function insertReceipts(
       blob32(col((v) => v.receipt.consumerKey)),
       blob32(col((v) => v.receipt.inputDigest)),
       blob32(col((v) => v.receipt.outputDigest)),
+      col((v) => initialOffloadState(v.receipt)),
     ],
   );
 }

@@ -1,5 +1,6 @@
 import { encodeReceipt, RECEIPT_VERSION, type Receipt, receiptId } from '../../protocol/receipt.js';
 import type { Sql, SqlDb } from './db.js';
+import { type OffloadSummary, offloadSummary } from './ledger-offload.js';
 
 /** Reads and small writes of the ledger that are not ingestion or epoch closing. */
 
@@ -139,6 +140,8 @@ export interface NodeSummary {
   readonly batches: Record<string, number>;
   readonly openChallenges: number;
   readonly lastEpoch: { epoch: number; cumulative: number } | null;
+  /** Work run for other nodes; its credit is part of `credited`. */
+  readonly offload: OffloadSummary;
 }
 
 export async function nodeSummary(db: Sql, providerKey: Uint8Array): Promise<NodeSummary> {
@@ -161,15 +164,17 @@ export async function nodeSummary(db: Sql, providerKey: Uint8Array): Promise<Nod
   );
   const creditIn = (...states: string[]) =>
     batches.filter((b) => states.includes(b.state)).reduce((s, b) => s + b.credit, 0);
+  const offload = await offloadSummary(db, providerKey);
   return {
     registered: await isRegistered(db, providerKey),
     receipts: Object.fromEntries(counts.map((c) => [c.status, c.count])),
-    credited: creditIn('credited'),
+    credited: creditIn('credited') + offload.credited,
     pending: creditIn('open', 'challenged'),
     voided: creditIn('void'),
     batches: Object.fromEntries(batches.map((b) => [b.state, b.n])),
     openChallenges: challenges?.n ?? 0,
     lastEpoch: last ?? null,
+    offload,
   };
 }
 

@@ -17,7 +17,54 @@ import { seedCommitment } from './ledger-epochs.js';
  * counted in a provider's total only once the batch is `credited` (spot checks passed or
  * none asked).
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/**
+ * Version 2, offload (docs/settlement.md "Offloaded work"): a receipt whose consumer is not its
+ * provider carries `offload_state` — `waiting` for a voucher, `vouched` once credited under one
+ * (sticky: credited once, never twice), `refused` when its pipeline is not an offload session.
+ * Local receipts keep NULL. Receipts stored before version 2 keep NULL too: they were credited
+ * under the old rule and stay so. fm_vouchers holds the latest voucher per (consumer, provider,
+ * session) and what the epoch closes have credited under it so far.
+ */
+const OFFLOAD_STATEMENTS = `
+ALTER TABLE fm_receipts ADD COLUMN IF NOT EXISTS offload_state text;
+ALTER TABLE fm_receipts ADD COLUMN IF NOT EXISTS vouched_epoch bigint;
+CREATE INDEX IF NOT EXISTS fm_receipts_offload ON fm_receipts (provider, pipeline, offload_state)
+  WHERE offload_state IS NOT NULL;
+CREATE TABLE IF NOT EXISTS fm_vouchers (
+  consumer            bytea NOT NULL,
+  provider            bytea NOT NULL,
+  session_id          bytea NOT NULL,
+  pipeline            text NOT NULL,
+  sequence            bigint NOT NULL,
+  jobs                bigint NOT NULL,
+  compute_us          bigint NOT NULL,
+  highest_sequence    bigint NOT NULL,
+  issued_at_ms        bigint NOT NULL,
+  voucher_bytes       bytea NOT NULL,
+  signature           bytea NOT NULL,
+  received_at_ms      bigint NOT NULL,
+  credited_jobs       bigint NOT NULL DEFAULT 0,
+  credited_compute_us bigint NOT NULL DEFAULT 0,
+  credited            bigint NOT NULL DEFAULT 0,
+  equivocations       integer NOT NULL DEFAULT 0,
+  PRIMARY KEY (consumer, provider, session_id)
+);
+CREATE INDEX IF NOT EXISTS fm_vouchers_provider ON fm_vouchers (provider);
+CREATE TABLE IF NOT EXISTS fm_voucher_equivocations (
+  consumer         bytea NOT NULL,
+  provider         bytea NOT NULL,
+  session_id       bytea NOT NULL,
+  held_bytes       bytea NOT NULL,
+  held_signature   bytea NOT NULL,
+  other_bytes      bytea NOT NULL,
+  other_signature  bytea NOT NULL,
+  reason           text NOT NULL,
+  detected_at_ms   bigint NOT NULL,
+  PRIMARY KEY (consumer, provider, session_id, other_bytes)
+);
+`;
 
 const STATEMENTS = `
 CREATE TABLE IF NOT EXISTS fm_meta (
@@ -108,6 +155,7 @@ CREATE TABLE IF NOT EXISTS fm_epoch_credits (
   PRIMARY KEY (epoch, leaf_index)
 );
 CREATE INDEX IF NOT EXISTS fm_epoch_credits_provider ON fm_epoch_credits (provider, epoch);
+${OFFLOAD_STATEMENTS}
 `;
 
 /** Creates what is missing; safe to run at every start and from several replicas at once. */
@@ -118,8 +166,10 @@ export async function migrate(db: SqlDb, nowMs: number): Promise<void> {
     for (const statement of STATEMENTS.split(';').map((s) => s.trim())) {
       if (statement !== '') await tx.query(statement);
     }
+    // Every statement is idempotent, so an older ledger is brought up to this version in place.
     await tx.query(
-      `INSERT INTO fm_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING`,
+      `INSERT INTO fm_meta (key, value) VALUES ('schema_version', $1)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE fm_meta.value::int < excluded.value::int`,
       [String(SCHEMA_VERSION)],
     );
     const seed = newSeed();

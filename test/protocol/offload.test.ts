@@ -26,6 +26,7 @@ const request: OffloadRequest = {
   width: 3,
   input: new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6.5]).buffer),
   deadlineMs: 1_763_690_000_000,
+  opening: true,
 };
 const response: OffloadResponse = {
   correlationId: 42,
@@ -51,16 +52,54 @@ function offloadError(fn: () => unknown): OffloadMessageError {
 
 /** The request as a raw field array, with one field replaced. */
 function rawRequest(index: number, value: unknown): Uint8Array {
-  const fields: unknown[] = [1, 42, request.sessionId, consumer, request.modelSha256, 2, 3, request.input, 1];
+  const fields: unknown[] = [
+    1,
+    42,
+    request.sessionId,
+    consumer,
+    request.modelSha256,
+    2,
+    3,
+    request.input,
+    1,
+    1,
+  ];
   fields[index] = value;
   return encodeCbor(fields as never);
 }
 
 describe('offload request codec', () => {
-  it('round-trips, as a 9-field canonical array', () => {
+  it('round-trips, as a 10-field canonical array ending in opening', () => {
     const bytes = encodeOffloadRequest(request);
     expect(decodeOffloadRequest(bytes)).toEqual(request);
-    expect(bytes[0]).toBe(0x89);
+    expect(bytes[0]).toBe(0x8a);
+    expect(bytes[bytes.length - 1]).toBe(0x01);
+    const notOpening = encodeOffloadRequest({ ...request, opening: false });
+    expect(notOpening[notOpening.length - 1]).toBe(0x00);
+    expect(decodeOffloadRequest(notOpening)).toEqual({ ...request, opening: false });
+  });
+
+  it('refuses a request without the opening field, as sent before it existed', () => {
+    const nine = encodeCbor([
+      1,
+      42,
+      request.sessionId,
+      consumer,
+      request.modelSha256,
+      2,
+      3,
+      request.input,
+      1,
+    ]);
+    expect(offloadError(() => decodeOffloadRequest(nine)).field).toBe('body');
+  });
+
+  it('refuses opening as a CBOR true (outside the canonical subset) or a non-shortest 1', () => {
+    const bytes = encodeOffloadRequest(request);
+    const asTrue = Uint8Array.of(...bytes.subarray(0, bytes.length - 1), 0xf5);
+    expect(offloadError(() => decodeOffloadRequest(asTrue)).field).toBe('body');
+    const longOne = Uint8Array.of(...bytes.subarray(0, bytes.length - 1), 0x18, 0x01);
+    expect(offloadError(() => decodeOffloadRequest(longOne)).field).toBe('body');
   });
 
   it.each([
@@ -76,6 +115,10 @@ describe('offload request codec', () => {
     [7, new Uint8Array(23), 'input'],
     [7, 'text', 'input'],
     [8, 'soon', 'deadlineMs'],
+    [9, 2, 'opening'],
+    [9, -1, 'opening'],
+    [9, '1', 'opening'],
+    [9, Uint8Array.of(1), 'opening'],
   ])('names field %i (%s) as %s', (index, value, field) => {
     expect(offloadError(() => decodeOffloadRequest(rawRequest(index, value))).field).toBe(field);
   });
@@ -93,6 +136,7 @@ describe('offload request codec', () => {
     const err = offloadError(() => decodeOffloadRequest(rawRequest(5, 0)));
     expect(err.correlationId).toBe(42);
     expect(err.consumer).toBe(consumer);
+    expect(offloadError(() => decodeOffloadRequest(rawRequest(9, 2))).correlationId).toBe(42);
     const noReply = offloadError(() => decodeOffloadRequest(rawRequest(3, 'x/+')));
     expect(noReply.consumer).toBeUndefined();
   });
@@ -116,6 +160,7 @@ describe('offload response codec', () => {
       'bad_request',
       'inference_failed',
       'expired',
+      'unknown_session',
     ] as const) {
       const r = { ...response, status, outputs: [], error: 'why' };
       expect(decodeOffloadResponse(encodeOffloadResponse(r))).toEqual(r);
@@ -129,7 +174,7 @@ describe('offload response codec', () => {
   };
 
   it.each([
-    [2, 6, 'status'],
+    [2, 7, 'status'],
     [3, -2, 'receiptSequence'],
     [4, 'x', 'computeUs'],
     [5, 'x', 'outputs'],

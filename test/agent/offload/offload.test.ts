@@ -263,5 +263,6 @@ function request(consumer: NodeIdentity, model: ModelRuntime) {
     width: model.windowSize,
     input: new Uint8Array(windows(1, model.windowSize, 1).buffer),
     deadlineMs: Date.now() + 60_000,
+    opening: true,
   };
 }

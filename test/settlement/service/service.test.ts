@@ -14,7 +14,8 @@ import { startTestSettlement, type TestSettlement } from '../../helpers/settleme
 import { EXAMPLE_MANIFESTS, honestJob } from '../../helpers/spotcheck.js';
 
 const provider = testIdentity(1);
-const parties = { provider, consumer: testIdentity(2) };
+// Local work: offloaded work (another consumer) earns only under vouchers (vouchers.test.ts).
+const parties = { provider, consumer: provider };
 const NOW = Date.now();
 
 async function post(url: string, body: Uint8Array, path = '/v1/batches') {
@@ -171,7 +172,8 @@ describe('spot checks over HTTP', () => {
     const { recommit } = await import('../../helpers/spotcheck.js');
     const lie = recommit(liar, { output: fakeOut });
     const now = { startTimeMs: Date.now() };
-    const bodyOf = (r: typeof honest.receipt) => encodeReceipt({ ...r, ...now });
+    // Local work, so that the batch's credit does not wait for a voucher.
+    const bodyOf = (r: typeof honest.receipt) => encodeReceipt({ ...r, ...now, consumerKey: r.providerKey });
     const honestBody = bodyOf(honest.receipt);
     const lieBody = bodyOf(lie.receipt);
     const p = testIdentity(1);
