@@ -5,7 +5,8 @@ import { publicKeyFromPeerId } from '../../protocol/identity.js';
 
 const file = (what: string) => z.string().min(1).describe(`${what} (relative to the config file).`);
 
-const peerId = z.string().refine(
+/** A node id (Ed25519 PeerId); shared with the mesh section. */
+export const peerId = z.string().refine(
   (s) => {
     try {
       publicKeyFromPeerId(s);

@@ -1,22 +1,10 @@
 import { z } from 'zod';
-import { publicKeyFromPeerId } from '../../protocol/identity.js';
+import { peerId } from './broker-schema.js';
 
 /**
  * The `mesh:` section: discovery of peers on the LAN over mDNS, the node's mesh API (signed
  * node record, model files for trusted peers) and offloading work to peers. See docs/mesh.md.
  */
-
-const peerId = z.string().refine(
-  (s) => {
-    try {
-      publicKeyFromPeerId(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'a node id (Ed25519 PeerId, 12D3KooW…); `fieldmesh keys show` prints one' },
-);
 
 const ms = (fallback: number, min = 1) => z.number().int().min(min).default(fallback);
 
