@@ -286,6 +286,7 @@ export class OffloadProvider {
         startTimeMs: call.startTimeMs,
         computeTimeUs: call.computeTimeUs,
         sampleCount: call.rows,
+        sequence: session.receipts,
         input: tensorBytes(call.input),
         output: outputBytes(call.outputs as never),
       });

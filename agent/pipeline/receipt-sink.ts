@@ -20,6 +20,12 @@ export interface ReceiptJob {
   /** Windows in the run (rows of the input tensor). */
   readonly sampleCount: number;
   /**
+   * Work run for another node in an offload session: the receipt's sequence within the session
+   * (from 1), as the provider told the consumer in its response. Absent for this node's own
+   * pipelines, whose receipts the outbox numbers.
+   */
+  readonly sequence?: number;
+  /**
    * The input bytes exactly as handed to onnxruntime: a view of the runner's reused buffer,
    * valid only during record(); a sink that keeps them copies them.
    */

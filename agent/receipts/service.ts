@@ -15,7 +15,7 @@ import { createSettlementSender } from './sender.js';
 import { SettlementSenderConfigError } from './sender-errors.js';
 import { type ReceiptsStatus, writeStatusFile } from './status-file.js';
 import { VoucherBook, type VoucherBookStats } from './vouchers-book.js';
-import { isOffloadPipeline, OffloadSequences } from './vouchers-offload.js';
+import { isOffloadPipeline } from './vouchers-offload.js';
 import { VoucherSender } from './vouchers-sender.js';
 
 export interface ReceiptServiceInit {
@@ -69,7 +69,6 @@ export function createReceiptService(
 class SettlementReceipts implements ReceiptService {
   readonly sink: ReceiptSink;
   readonly vouchers: VoucherBook;
-  private readonly offloadSequences = new OffloadSequences();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly url: string;
@@ -201,8 +200,12 @@ class SettlementReceipts implements ReceiptService {
   /** The inference path: never throws, never waits. */
   private record(job: ReceiptJob): void {
     try {
-      if (isOffloadPipeline(job.pipelineId) && !this.isOwnKey(job.consumerKey)) {
-        this.recordOffload(job);
+      if (
+        job.sequence !== undefined &&
+        isOffloadPipeline(job.pipelineId) &&
+        !this.isOwnKey(job.consumerKey)
+      ) {
+        this.recordOffload(job, job.sequence);
         return;
       }
       // A ReceiptJob carries every receipt field the outbox needs (and the tensors, ignored there).
@@ -214,13 +217,12 @@ class SettlementReceipts implements ReceiptService {
   }
 
   /**
-   * Work run for another node: the receipt is numbered per session from 1 (vouchers-offload.ts),
-   * so it goes to the outbox already encoded. append() writes it at once rather than with the
-   * next group commit; offloaded jobs arrive one MQTT round trip apart, not by the thousand.
+   * Work run for another node: the receipt carries the session's own sequence (the provider's
+   * count, which the consumer vouches for), so it goes to the outbox already encoded. append()
+   * writes it at once rather than with the next group commit; offloaded jobs arrive one MQTT
+   * round trip apart, not by the thousand.
    */
-  private recordOffload(job: ReceiptJob): void {
-    // Taken even if the append fails, so the numbers keep matching the session's model calls.
-    const sequence = this.offloadSequences.take(job.pipelineId);
+  private recordOffload(job: ReceiptJob, sequence: number): void {
     const body = writeJobReceipt(job, this.components.identity.publicKey, sequence);
     this.retention.put(receiptId(body), sequence, job.input, job.output);
     this.outbox.append(body).catch((err: unknown) => this.sinkError(err, job.pipelineId));

@@ -33,8 +33,16 @@ function config(url: string, servicePublicKey: string): SettlementConfig {
   } as SettlementConfig;
 }
 
-function job(pipelineId: string, consumerKey: Uint8Array, model: Uint8Array, n: number): ReceiptJob {
+/** A job; `sequence` is the offload session's, as the provider hands it over. */
+function job(
+  pipelineId: string,
+  consumerKey: Uint8Array,
+  model: Uint8Array,
+  n: number,
+  sequence?: number,
+): ReceiptJob {
   return {
+    ...(sequence === undefined ? {} : { sequence }),
     pipelineId,
     consumerKey,
     modelSha256: model,
@@ -60,7 +68,7 @@ describe('receipt service with offloaded work', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('writes offload receipts unchanged, numbered per session from 1, beside local ones', async () => {
+  it("writes offload receipts with the session's sequence, beside local ones the outbox numbers", async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'fm-offload-receipts-'));
     const model = new Uint8Array(32).fill(5);
     // Nothing listens there: the receipts stay in the outbox for the test to read.
@@ -71,11 +79,11 @@ describe('receipt service with offloaded work', () => {
     await receipts.start();
     const jobs = [
       job('vibration', provider.publicKey, model, 1),
-      job(pipelineOf(sessionA), consumer.publicKey, model, 2),
-      job(pipelineOf(sessionB), consumer.publicKey, model, 3),
-      job(pipelineOf(sessionA), consumer.publicKey, model, 4),
+      job(pipelineOf(sessionA), consumer.publicKey, model, 2, 1),
+      job(pipelineOf(sessionB), consumer.publicKey, model, 3, 1),
+      job(pipelineOf(sessionA), consumer.publicKey, model, 4, 2),
       job('vibration', provider.publicKey, model, 5),
-      job(pipelineOf(sessionA), consumer.publicKey, model, 6),
+      job(pipelineOf(sessionA), consumer.publicKey, model, 6, 3),
     ];
     for (const j of jobs) receipts.sink.record(j);
     await receipts.stop();
@@ -121,7 +129,7 @@ describe('receipt service with offloaded work', () => {
     );
     await receipts.start();
     for (let n = 1; n <= 3; n++)
-      receipts.sink.record(job(pipelineOf(sessionA), consumer.publicKey, model, n));
+      receipts.sink.record(job(pipelineOf(sessionA), consumer.publicKey, model, n, n));
     const v = signVoucher(
       {
         consumerKey: consumer.publicKey,
