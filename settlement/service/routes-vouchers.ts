@@ -4,6 +4,7 @@ import type { SignedVoucher } from '../../protocol/voucher.js';
 import { storeVoucher, type VoucherResult } from '../store/ledger-vouchers.js';
 import type { ServiceContext } from './context.js';
 import { BodyTooLargeError, hex, readBody, sendError, sendJson } from './http-util.js';
+import { admitAddress } from './routes.js';
 
 /** Vouchers per request; an agent sends the latest per session, a few at a time. */
 export const MAX_VOUCHERS_PER_SUBMISSION = 1_000;
@@ -63,15 +64,7 @@ export async function postVouchers(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const address = req.socket.remoteAddress ?? 'unknown';
-  const wait = ctx.addressLimiter.waitMs(address);
-  if (wait > 0) {
-    sendError(res, 429, 'rate_limited', `too many requests from ${address}; retry in ${wait} ms`, {
-      'retry-after': String(Math.ceil(wait / 1000)),
-    });
-    return;
-  }
-  ctx.addressLimiter.charge(address);
+  if (!admitAddress(ctx, req, res)) return;
   let signed: SignedVoucher[];
   try {
     signed = decodeVoucherSubmission(await readBody(req, MAX_VOUCHER_SUBMISSION_BYTES));

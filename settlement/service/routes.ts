@@ -38,20 +38,26 @@ export function nodeKeyOf(text: string): Uint8Array | undefined {
   }
 }
 
-export async function postBatch(
-  ctx: ServiceContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
+/** The per-address rate limit of the submission routes; false (429 sent) when over it. */
+export function admitAddress(ctx: ServiceContext, req: IncomingMessage, res: ServerResponse): boolean {
   const address = req.socket.remoteAddress ?? 'unknown';
   const wait = ctx.addressLimiter.waitMs(address);
   if (wait > 0) {
     sendError(res, 429, 'rate_limited', `too many requests from ${address}; retry in ${wait} ms`, {
       'retry-after': String(Math.ceil(wait / 1000)),
     });
-    return;
+    return false;
   }
   ctx.addressLimiter.charge(address);
+  return true;
+}
+
+export async function postBatch(
+  ctx: ServiceContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  if (!admitAddress(ctx, req, res)) return;
   let body: Uint8Array;
   try {
     body = await readBody(req, ctx.init.maxBodyBytes);
