@@ -20,6 +20,13 @@ export interface RecordingClient {
 }
 
 /**
+ * A CONNACK that restores a persistent session (from Redis, say) can take seconds while the
+ * whole suite shares two cores with several agent processes; this is about what arrives, not
+ * how fast.
+ */
+const CONNECT_WAIT_MS = 15_000;
+
+/**
  * An mqtt.js client (MQTT 3.1.1, no reconnect) that records messages from before its CONNECT,
  * so a persistent session's queued messages, sent right behind the CONNACK, are not missed
  * (connectTestClient attaches listeners only after it resolves). End it with endAsync(true).
@@ -29,12 +36,14 @@ export async function connectRecordingClient(url: string, options: IClientOption
   const client = new MqttClient(() => net.connect({ host: hostname, port: Number(port) }), {
     protocolVersion: 4,
     reconnectPeriod: 0,
-    connectTimeout: 5000,
+    connectTimeout: CONNECT_WAIT_MS,
     ...options,
   });
   client.on('error', () => undefined);
   const recorder = recordEvents<[string, Buffer, { qos: number; retain: boolean }]>(client, 'message');
-  const [connack] = await waitForEvent<[IConnackPacket]>(client, 'connect').catch((err: Error) => {
+  const [connack] = await waitForEvent<[IConnackPacket]>(client, 'connect', {
+    timeoutMs: CONNECT_WAIT_MS,
+  }).catch((err: Error) => {
     client.end(true);
     throw err;
   });
