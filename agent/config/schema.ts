@@ -74,6 +74,12 @@ const modelEntry = z.strictObject({
     .max(100)
     .default(3)
     .describe('Inference runs on zeros before the model counts as ready.'),
+  worker: z
+    .union([z.literal('auto'), z.boolean()])
+    .default('auto')
+    .describe(
+      "Where this model's onnxruntime session runs. true: its own worker thread, so a model call never holds up MQTT, receipts or the mesh (costs about 10 MB and 0.2 ms per call). false: the agent's main thread. auto: a worker thread when one warm call takes 1 ms or more, else the main thread.",
+    ),
 });
 
 const sensorFrom = z.discriminatedUnion('from', [

@@ -1,11 +1,12 @@
 import * as ort from 'onnxruntime-node';
 import { type Dim, inputDims, windowWidthOf } from '../../models/input-layout.js';
 import type { ModelManifest } from '../../models/manifest.js';
-import { loadModelFile } from '../../models/manifest.js';
+import { type LoadedModel, loadModelFile } from '../../models/manifest.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ModelOutputs } from './postprocess.js';
+import { type InferenceBackend, WorkerBackend } from './worker-session.js';
 
 export class ModelLoadError extends FieldmeshError {
   constructor(modelId: string, file: string, why: string, cause?: unknown) {
@@ -22,6 +23,12 @@ export class ModelShapeError extends FieldmeshError {
 export type { ModelOutputs } from './postprocess.js';
 
 /**
+ * `worker: auto` moves a session to its own thread when one warm call takes this long. Below
+ * it, handing each call to a thread (≈ 0.2 ms there and back) costs more than it frees.
+ */
+export const WORKER_FROM_US = 1000;
+
+/**
  * One onnxruntime session per model: loaded once, digest-checked against its manifest,
  * warmed up, then shared by every pipeline that names the model.
  */
@@ -33,7 +40,9 @@ export class ModelRuntime {
   readonly batchable: boolean;
   /** Samples one window holds (the model's fixed input width). */
   readonly windowSize: number;
-  private readonly session: ort.InferenceSession;
+  private readonly session: InferenceBackend;
+  /** Whether the session lives in its own worker thread (`models[].worker`). */
+  readonly inWorker: boolean;
   private readonly inputName: string;
   private readonly inputShape: readonly Dim[];
   /** Path of the .onnx file it was loaded from (peers may fetch it by digest). */
@@ -42,12 +51,15 @@ export class ModelRuntime {
   private failures = 0;
   /** Moving mean of the compute time of one window, µs (0 until the first run). */
   private usPerWindow = 0;
+  /** Fastest warm-up call, µs: what `worker: auto` decides by (Infinity without warm-up). */
+  private warmupUs = Number.POSITIVE_INFINITY;
 
-  private constructor(id: string, manifest: ModelManifest, sha256: string, session: ort.InferenceSession) {
+  private constructor(id: string, manifest: ModelManifest, sha256: string, session: InferenceBackend) {
     this.id = id;
     this.manifest = manifest;
     this.sha256 = sha256;
     this.session = session;
+    this.inWorker = session instanceof WorkerBackend;
     const input = manifest.inputs[0];
     if (manifest.inputs.length !== 1 || input === undefined) {
       throw new ModelShapeError(
@@ -64,53 +76,85 @@ export class ModelRuntime {
   static async load(cfg: ModelConfig, components: { logger: Logger }): Promise<ModelRuntime> {
     const log = components.logger.child({ component: 'model', model: cfg.id });
     const file = await loadModelFile(cfg.manifest); // throws on a digest mismatch, naming both digests
-    let session: ort.InferenceSession;
     const started = performance.now();
-    try {
-      session = await ort.InferenceSession.create(file.bytes, {
-        intraOpNumThreads: cfg.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        enableCpuMemArena: cfg.memoryArena,
-        graphOptimizationLevel: 'all',
-      });
-    } catch (err) {
-      throw new ModelLoadError(cfg.id, file.path, `onnxruntime refused it: ${(err as Error).message}`, err);
+    let runtime = await ModelRuntime.open(cfg, file, cfg.worker === true);
+    const callUs = runtime.warmupUs;
+    if (cfg.worker === 'auto' && callUs >= WORKER_FROM_US) {
+      // Slow enough to hold the event loop up noticeably: move the session to its own thread.
+      const moved = await ModelRuntime.open(cfg, file, true);
+      await runtime.close();
+      runtime = moved;
     }
-    const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session);
-    runtime.file = file.path;
-    for (const name of runtime.manifest.inputs.map((i) => i.name)) {
-      if (!session.inputNames.includes(name)) {
-        throw new ModelLoadError(
-          cfg.id,
-          file.path,
-          `manifest input "${name}" is not in the graph (${session.inputNames.join(', ')})`,
-        );
-      }
-    }
-    const zeros = new Float32Array(runtime.windowSize);
-    for (let i = 0; i < cfg.warmupRuns; i++) await runtime.run(zeros, 1);
     log.info(
       {
         sha256: file.sha256,
         version: file.manifest.version,
         loadMs: Math.round(performance.now() - started),
+        callUs: Math.round(callUs),
+        thread: runtime.inWorker ? 'worker' : 'main',
       },
       'model loaded',
     );
     return runtime;
   }
 
+  /** Creates the session (on this thread or a worker), checks it against the manifest, warms it up. */
+  private static async open(cfg: ModelConfig, file: LoadedModel, worker: boolean): Promise<ModelRuntime> {
+    const options = {
+      intraOpNumThreads: cfg.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      enableCpuMemArena: cfg.memoryArena,
+      graphOptimizationLevel: 'all',
+    } as const;
+    let session: InferenceBackend;
+    try {
+      session = worker
+        ? await WorkerBackend.create(cfg.id, file.bytes, options)
+        : new InlineBackend(await ort.InferenceSession.create(file.bytes, options));
+    } catch (err) {
+      throw new ModelLoadError(cfg.id, file.path, `onnxruntime refused it: ${(err as Error).message}`, err);
+    }
+    try {
+      const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session);
+      runtime.file = file.path;
+      await runtime.check(cfg.worker === 'auto' ? Math.max(1, cfg.warmupRuns) : cfg.warmupRuns);
+      return runtime;
+    } catch (err) {
+      await session.release().catch(() => undefined); // a worker left running would keep the process up
+      throw err;
+    }
+  }
+
+  /** Checks the manifest's inputs against the graph, then warms the session up on zeros. */
+  private async check(warmupRuns: number): Promise<void> {
+    for (const name of this.manifest.inputs.map((i) => i.name)) {
+      if (!this.session.inputNames.includes(name)) {
+        throw new ModelLoadError(
+          this.id,
+          this.file,
+          `manifest input "${name}" is not in the graph (${this.session.inputNames.join(', ')})`,
+        );
+      }
+    }
+    const zeros = new Float32Array(this.windowSize);
+    for (let i = 0; i < warmupRuns; i++) {
+      const t = performance.now();
+      await this.run(zeros, 1);
+      this.warmupUs = Math.min(this.warmupUs, (performance.now() - t) * 1000);
+    }
+  }
+
   /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
   async run(input: Float32Array, rows: number): Promise<ModelOutputs> {
-    const tensor = new ort.Tensor('float32', input, inputDims(this.inputShape, rows, this.windowSize));
+    const dims = inputDims(this.inputShape, rows, this.windowSize);
     const started = performance.now();
     try {
-      const out = await this.session.run({ [this.inputName]: tensor });
+      const out = await this.session.run(this.inputName, input, dims);
       this.runs++;
       const us = ((performance.now() - started) * 1000) / Math.max(1, rows);
       this.usPerWindow = this.usPerWindow === 0 ? us : this.usPerWindow * 0.9 + us * 0.1;
-      return out as unknown as ModelOutputs;
+      return out;
     } catch (err) {
       this.failures++;
       throw err;
@@ -135,4 +179,22 @@ function windowWidth(id: string, shape: readonly Dim[], declared: number | undef
   const layout = windowWidthOf(shape, declared);
   if ('problem' in layout) throw new ModelShapeError(id, layout.problem);
   return layout.width;
+}
+
+/** The session on the agent's own thread: each call blocks the event loop while it computes. */
+class InlineBackend implements InferenceBackend {
+  constructor(private readonly session: ort.InferenceSession) {}
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  async run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs> {
+    const out = await this.session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+    return out as unknown as ModelOutputs;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
 }

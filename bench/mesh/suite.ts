@@ -9,10 +9,15 @@ import { buildHeavyModel } from './model.js';
 import { type Site, startSite } from './setup.js';
 import { FETCH_TIMEOUT_MS, MESH_TIMINGS } from './site.js';
 
-/** Shared 1 M-weight layers after the first: ≈ 3.3 ms per window on one thread of the bench machine. */
-const DEPTH = 32;
+/**
+ * Shared 1 M-weight layers after the first: ≈ 19 ms per window on one thread of the bench
+ * machine, a small CNN's cost on a gateway. The mesh path itself costs about 3 ms of CPU per
+ * window (MQTT, JSON, CBOR, the broker), so lighter models scale less: BENCH_MESH_DEPTH=32
+ * (≈ 3.3 ms) or 96 (≈ 8.7 ms) measure that.
+ */
+const DEPTH = depthFromEnv(process.env.BENCH_MESH_DEPTH) ?? 224;
 /** Windows per second for the latency comparison: well inside what either side can run. */
-const LATENCY_RATE = 40;
+const LATENCY_RATE = Math.min(40, Math.round(4000 / DEPTH));
 /** Windows kept in flight while saturating: far more than one node runs at once. */
 const OUTSTANDING = 32;
 
@@ -91,6 +96,9 @@ async function measureScale(site: Site, plan: Plan, push: Push): Promise<void> {
       );
       got[p] = r.windowsPerS;
       for (const [who, v] of Object.entries(pct)) push(`${p}_cpu_pct_${who}`, v);
+      // Every process's CPU (ms per second = % × 10) spread over the windows they finished.
+      const wholeProcesses = Object.entries(pct).filter(([who]) => !who.endsWith('_loop'));
+      push(`${p}_cpu_ms_per_window`, (wholeProcesses.reduce((n, [, v]) => n + v, 0) * 10) / r.windowsPerS);
       if (p === 'auto') push('two_nodes_offloaded_share', r.offloadedShare);
       process.stderr.write(`  scale round ${round + 1} ${p}: ${JSON.stringify(r)}\n`);
     }
@@ -138,6 +146,8 @@ function summarise(report: SuiteReport, rounds: Record<string, number[]>): Suite
   put('one_node_windows_per_s', 'windows/s');
   put('two_nodes_windows_per_s', 'windows/s');
   put('two_nodes_offloaded_share', 'share');
+  put('local_cpu_ms_per_window', 'ms');
+  put('auto_cpu_ms_per_window', 'ms');
   const m = (k: string) => report.metrics[k]?.value ?? Number.NaN;
   const bound = MESH_TIMINGS.peerTimeoutMs + MESH_TIMINGS.refreshMs + FETCH_TIMEOUT_MS;
   report.ratios.discover_vs_query_interval = {
@@ -163,4 +173,13 @@ function summarise(report: SuiteReport, rounds: Record<string, number[]>): Suite
   report.rounds.offload_p99_vs_local = rounds.offload_p99_vs_local ?? [];
   report.rounds.scale_2_nodes = rounds.scale_2_nodes ?? [];
   return report;
+}
+
+function depthFromEnv(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new Error(`BENCH_MESH_DEPTH=${raw}: give a whole number of layers from 1 to 1000`);
+  }
+  return n;
 }

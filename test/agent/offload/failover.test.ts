@@ -144,8 +144,9 @@ describe('offload failover', () => {
     let entered = 0;
     const allEntered = deferred();
     const gated = gatedModel(model, () => ++entered === 3 && allEntered.resolve(), gate.promise);
+    cleanup.push(async () => gate.resolve());
     const doomed = await providerNode({ models: () => [gated] });
-    const good = await providerNode();
+    const good = await providerNode({ slots: 6 }); // room for all six at once, as its record says
     const peers = new MemoryPeerDirectory();
     peers.set(meshPeer(doomed.identity, models, { loadPermille: 0, slots: 3 }));
     peers.set(meshPeer(good.identity, models, { loadPermille: 400, slots: 6 }));
