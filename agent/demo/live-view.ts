@@ -31,6 +31,8 @@ export interface ViewState {
   anomalies: number;
   rejected: Map<string, number>;
   detections: Detection[];
+  /** Results a peer computed, by the peer's node id (`ranOn`); the rest ran on their own node. */
+  ranOn: Map<string, number>;
 }
 
 /**
@@ -45,6 +47,7 @@ export class LiveView {
     anomalies: 0,
     rejected: new Map(),
     detections: [],
+    ranOn: new Map(),
   };
 
   constructor(
@@ -100,6 +103,7 @@ export class LiveView {
       calm: anomaly ? 0 : (prev?.calm ?? EPISODE_END) + 1,
     });
     s.results++;
+    if (r.ranOn !== undefined) s.ranOn.set(r.ranOn, (s.ranOn.get(r.ranOn) ?? 0) + 1);
     if (!anomaly) return;
     s.anomalies++;
     // One line per episode: anomalous windows on one sensor, with short calm dips, are one detection.

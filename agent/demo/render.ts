@@ -10,6 +10,18 @@ export interface RenderInput {
   colour: boolean;
   brokerUrl: string;
   nodeId: string;
+  nodeName?: string;
+  receipts?: ReceiptsLine;
+  /** The demo's other nodes: they joined over mDNS and run windows for the gateway. */
+  peers?: readonly PeerLine[];
+}
+
+/** A peer of the demo site: who it is, what it is doing and what it has been credited. */
+export interface PeerLine {
+  name: string;
+  nodeId: string;
+  /** Verified peers it sees, by name. */
+  sees: readonly string[];
   receipts?: ReceiptsLine;
 }
 
@@ -40,12 +52,13 @@ export function renderScreen(r: RenderInput): string {
   const c = colours(r.colour);
   const lines: string[] = [];
   lines.push(
-    `${c.bold('fieldmesh demo')}  ${r.elapsedS.toFixed(0)} s   broker ${r.brokerUrl}   node ${r.nodeId.slice(0, 16)}…`,
+    `${c.bold('fieldmesh demo')}  ${r.elapsedS.toFixed(0)} s   broker ${r.brokerUrl}   node ${r.nodeName ?? ''} ${r.nodeId.slice(0, 16)}…`,
   );
   lines.push(
     `readings ${r.published}   results ${r.state.results}   anomalous windows ${r.state.anomalies}   rejected ${sum(r.state.rejected)}`,
   );
   if (r.receipts) lines.push(formatReceipts(r.receipts));
+  for (const p of r.peers ?? []) lines.push(...peerLines(p, r.state.ranOn.get(p.nodeId) ?? 0, c.bold));
   lines.push('');
   lines.push(`${'machine'.padEnd(10)}${r.pipelines.map((p) => p.padEnd(32)).join('')}injected fault`);
   for (const [machine, sensors] of [...r.state.machines].sort(([a], [b]) => a.localeCompare(b))) {
@@ -78,6 +91,14 @@ export function renderScreen(r: RenderInput): string {
     lines.push(`rejected readings: ${[...r.state.rejected].map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   return lines.join('\n');
+}
+
+function peerLines(p: PeerLine, ran: number, bold: (s: string) => string): string[] {
+  const sees = p.sees.length > 0 ? `sees ${p.sees.join(', ')}` : 'looking for peers (mDNS)';
+  return [
+    `${bold(p.name)} ${p.nodeId.slice(0, 16)}…   ${sees}   ran ${ran} windows for the gateway`,
+    ...(p.receipts ? [`  ${formatReceipts(p.receipts)}`] : []),
+  ];
 }
 
 /** Score as a bar against the threshold, which sits at three quarters of the bar. */

@@ -3,6 +3,7 @@ import { hasCode } from '../../../protocol/errors.js';
 import { topicsFor } from '../../../protocol/topics.js';
 import { Agent } from '../../agent.js';
 import { loadConfigFile } from '../../config/load.js';
+import { type DemoNode, startDemoPeers, stopDemoPeers } from '../../demo/demo-mesh.js';
 import {
   demoConfigWithSettlement,
   demoSettlementDir,
@@ -20,20 +21,22 @@ import { intOption, numberOption, parse } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
 
-export const DEMO_HELP = `fieldmesh demo [--duration S] [--machines N] [--port N]
+export const DEMO_HELP = `fieldmesh demo [--duration S] [--machines N] [--peers N] [--port N]
 
-A live local site on embedded defaults: the embedded MQTT broker, an agent running the
-example vibration and temperature models, simulated machines with injected faults, a
-settlement service crediting the agent's receipts, and a live view of readings, scores,
-detected anomalies and receipts sent, acknowledged and credited. Ctrl-C stops it.
+A live local mesh on embedded defaults: a gateway agent embedding the MQTT broker and running
+the example vibration and temperature models, peer agents that find it over mDNS (on loopback
+only) and run its temperature windows, simulated machines with injected faults, a settlement
+service crediting every node's receipts, and a live view of readings, scores, detected
+anomalies, where windows ran and receipts sent, acknowledged and credited. Ctrl-C stops it.
 
 Options:
   --duration S     stop after S seconds and print a summary (default: run until Ctrl-C)
   --machines N     simulated machines, 1-26 (default 4)
   --rate HZ        vibration readings per second per machine, 1-1000 (default 50)
+  --peers N        peer agents beside the gateway, 0-3 (default 1; 0: the gateway alone)
   --port N         port of the embedded broker (default 1883; any free port if taken)
-  --data-dir DIR   where the demo node keeps its key and receipts (default ./data/demo);
-                   the demo settlement service keeps its ledger in DIR-settlement
+  --data-dir DIR   where the demo gateway keeps its key and receipts (default ./data/demo);
+                   peer i keeps its own in DIR-peer-i, the settlement service in DIR-settlement
   --config FILE    agent configuration (default deploy/examples/demo.yaml)
   -h, --help       this help
 
@@ -47,6 +50,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     machines: { type: 'string' },
     rate: { type: 'string' },
+    peers: { type: 'string' },
     port: { type: 'string' },
     'data-dir': { type: 'string' },
     config: { type: 'string' },
@@ -58,6 +62,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const durationS = numberOption('demo', 'duration', values.duration, 1);
   const machineCount = intOption('demo', 'machines', values.machines, 1, 26) ?? 4;
   const rate = intOption('demo', 'rate', values.rate, 1, 1000) ?? 50;
+  const peerCount = intOption('demo', 'peers', values.peers, 0, 3) ?? 1;
   const port = intOption('demo', 'port', values.port, 0, 65535);
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (port !== undefined) env.FIELDMESH_BROKER_PORT = String(port);
@@ -89,8 +94,23 @@ export async function demoCommand(argv: string[]): Promise<number> {
     agent = new Agent(await demoConfigWithSettlement(configFile, freePort, serviceRef), { logger });
     await agent.start();
   }
-  const settlement =
-    config.settlement && new SettlementView({ url: config.settlement.url, nodeId: agent.nodeId });
+  let peers: DemoNode[] = [];
+  try {
+    peers = await startDemoPeers(peerCount, {
+      gatewayDataDir: config.node.dataDir,
+      settlement: serviceRef,
+      logger,
+    });
+  } catch (err) {
+    // Multicast on loopback can be missing (some containers): the site still runs, on one node.
+    process.stderr.write(
+      `the demo's peers could not join (${(err as Error).message}); the gateway runs alone\n`,
+    );
+  }
+  const viewOf = (nodeId: string) =>
+    config.settlement && new SettlementView({ url: config.settlement.url, nodeId });
+  const settlement = viewOf(agent.nodeId);
+  const peerViews = peers.map((p) => ({ node: p, settlement: viewOf(p.agent.nodeId) }));
   const url = agent.brokerUrl ?? config.mqtt.url;
   const machines = Array.from({ length: machineCount }, (_, i) => machineName(i));
   const faults = demoFaultPlan(machines, durationS ?? 3600);
@@ -120,7 +140,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
         colour: screen.tty,
         brokerUrl: url,
         nodeId: agent.nodeId,
+        ...(config.node.name ? { nodeName: config.node.name } : {}),
         ...liveReceipts(agent, settlement),
+        peers: peerViews.map(({ node, settlement: v }) => ({
+          name: node.name,
+          nodeId: node.agent.nodeId,
+          sees: peerNames(node.agent),
+          ...liveReceipts(node.agent, v),
+        })),
       }),
     );
   let timer: NodeJS.Timeout | undefined;
@@ -128,6 +155,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
     [
       { start: () => view.start(), stop: () => view.stop() },
       { start: async () => settlement?.start(), stop: async () => settlement?.stop() },
+      ...peerViews.map(({ settlement: v }) => ({
+        start: async () => v?.start(),
+        stop: async () => v?.stop(),
+      })),
       { start: () => simulator.start(), stop: () => simulator.stop() },
       {
         start: async () => {
@@ -139,16 +170,29 @@ export async function demoCommand(argv: string[]): Promise<number> {
     durationS === undefined ? { logger } : { logger, durationMs: durationS * 1000 },
   );
   const pipelines = agent.status().pipelines;
+  await stopDemoPeers(peers); // first, so no peer sees the site broker go and elects itself
   await agent.stop();
-  const receipts = agent.lastReceiptsStatus;
   // The demo's epochs are short but the run may be shorter: close one so the summary shows credit.
   await service?.closeEpoch().catch(() => undefined);
-  await settlement?.poll();
+  const nodes = [
+    { name: config.node.name ?? 'gateway', agent, settlement, gateway: true },
+    ...peerViews.map((p) => ({ ...p.node, settlement: p.settlement, gateway: false })),
+  ];
+  await Promise.all(nodes.map((n) => n.settlement?.poll()));
   await service?.stop();
   const injected = faults.filter((f) => f.startS < simulator.elapsedS()).length;
-  const line = receipts && settlement ? receiptsLine(receipts, settlement) : undefined;
-  screen.final(summary(view, simulator, pipelines, injected, line));
+  const lines = nodes.map(({ name, agent: a, settlement: v, gateway }) => {
+    const r = a.lastReceiptsStatus;
+    const ran = gateway ? undefined : (view.state.ranOn.get(a.nodeId) ?? 0);
+    return { name, ran, receipts: r && v ? receiptsLine(r, v) : undefined };
+  });
+  screen.final(summary(view, simulator, pipelines, injected, lines));
   return 0;
+}
+
+function peerNames(agent: Agent): string[] {
+  const mesh = agent.status().mesh as { peers?: { name: string }[] } | undefined;
+  return (mesh?.peers ?? []).map((p) => p.name);
 }
 
 /** The receipts figures for the live view: the agent's own counts beside the service's. */
@@ -182,7 +226,7 @@ function summary(
   sim: Simulator,
   pipelineStats: readonly PipelineStats[],
   faultsInjected: number,
-  receipts: ReceiptsLine | undefined,
+  nodes: readonly { name: string; ran: number | undefined; receipts: ReceiptsLine | undefined }[],
 ): string {
   const s = view.state;
   const rejected = [...s.rejected].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
@@ -193,7 +237,10 @@ function summary(
     `results ${s.results} (${pipelines}), anomalous windows ${s.anomalies}`,
     `faults injected ${faultsInjected}, detections ${s.detections.length} on: ${machines}`,
     `rejected readings: ${rejected}`,
-    ...(receipts ? [formatReceipts(receipts)] : []),
+    ...nodes.flatMap((n) => [
+      ...(n.ran === undefined ? [] : [`${n.name} ran ${n.ran} windows for the gateway`]),
+      ...(n.receipts ? [`${n.name} ${formatReceipts(n.receipts)}`] : []),
+    ]),
   ].join('\n');
 }
 
