@@ -1,5 +1,7 @@
 import { type Bridge, createBridge } from '../broker/bridge/bridge.js';
 import type { EmbeddedBroker } from '../broker/embedded-broker.js';
+import { readManifest } from '../models/manifest.js';
+import { checkPublisherPolicy } from '../models/publisher.js';
 import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
 import { createAgentLink } from './agent-link.js';
@@ -231,8 +233,19 @@ export class Agent {
     }
   }
 
-  /** Loads one model; with the mesh on, a missing .onnx file is fetched from a peer first. */
-  private loadModel(cfg: ModelConfig): Promise<ModelRuntime> {
+  /**
+   * Loads one model once its publisher passes `modelPublishers` (checked on the manifest, before
+   * any bytes are fetched or run); with the mesh on, a missing .onnx is fetched from a peer first.
+   */
+  private async loadModel(cfg: ModelConfig): Promise<ModelRuntime> {
+    const { publisher } = await readManifest(cfg.manifest); // a forged signature throws here
+    checkPublisherPolicy(publisher, this.config.modelPublishers, cfg.id, cfg.manifest);
+    if (publisher.state === 'signed') {
+      this.components.logger.info(
+        { model: cfg.id, publisher: publisher.id, name: publisher.name },
+        'model publisher verified',
+      );
+    }
     const mesh = this.mesh && this.identity ? { node: this.mesh, identity: this.identity } : null;
     // Peers need a moment to be found and to load their own models after a site-wide start.
     const waitMs = Math.max(2 * this.config.mesh.electionWaitMs, 5_000);

@@ -15,6 +15,7 @@ import {
   ModelFileMissingError,
 } from './errors.js';
 import { ELEMENT_TYPE_NAMES } from './onnx/types.js';
+import { checkManifestSignature, type PublisherCheck } from './publisher.js';
 
 const DIM_EXPECTED = 'a size ≥ 1 or a symbol for a size chosen at run time, such as "N"';
 const dimSchema = z.union(
@@ -69,6 +70,15 @@ const manifestSchema = z
       labels: z.array(z.string().min(1)).default([]),
       labelOutput: z.string().min(1).optional(),
     }),
+    publisher: z
+      .strictObject({
+        id: z
+          .string()
+          .regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44,48}$/, "the publisher key's PeerId (12D3KooW…)"),
+        name: z.string().min(1).max(100).optional(),
+        signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'the base64 of a 64-byte Ed25519 signature'),
+      })
+      .optional(),
     training: z
       .strictObject({
         seed: z.number().int(),
@@ -167,6 +177,8 @@ export interface LoadedModel {
   readonly bytes: Uint8Array;
   /** Lower-case hex sha256 of `bytes`, equal to `manifest.sha256`. */
   readonly sha256: string;
+  /** Who signed the manifest (checked), or unsigned. */
+  readonly publisher: PublisherCheck;
 }
 
 /**
@@ -176,13 +188,26 @@ export interface LoadedModel {
 /** Reads and checks a manifest alone: its model, and where its .onnx file should be. */
 export async function readManifest(
   manifestPath: string,
-): Promise<{ manifest: ModelManifest; modelPath: string }> {
-  const manifest = parseManifest(await readManifestJson(manifestPath), manifestPath);
-  return { manifest, modelPath: path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file) };
+): Promise<{ manifest: ModelManifest; modelPath: string; publisher: PublisherCheck }> {
+  const { manifest, publisher } = await readSignedManifest(manifestPath);
+  return {
+    manifest,
+    modelPath: path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file),
+    publisher,
+  };
+}
+
+/** Parses a manifest, then checks its publisher signature (a bad one throws ManifestSignatureError). */
+async function readSignedManifest(
+  manifestPath: string,
+): Promise<{ manifest: ModelManifest; publisher: PublisherCheck }> {
+  const raw = await readManifestJson(manifestPath);
+  const manifest = parseManifest(raw, manifestPath);
+  return { manifest, publisher: checkManifestSignature(raw as Record<string, unknown>, manifestPath) };
 }
 
 export async function loadModelFile(manifestPath: string): Promise<LoadedModel> {
-  const manifest = parseManifest(await readManifestJson(manifestPath), manifestPath);
+  const { manifest, publisher } = await readSignedManifest(manifestPath);
   const modelPath = path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file);
   let bytes: Uint8Array;
   try {
@@ -193,7 +218,7 @@ export async function loadModelFile(manifestPath: string): Promise<LoadedModel> 
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== manifest.sha256)
     throw new ModelDigestMismatchError(modelPath, manifestPath, manifest.sha256, sha256);
-  return { manifest, manifestPath, path: modelPath, bytes, sha256 };
+  return { manifest, manifestPath, path: modelPath, bytes, sha256, publisher };
 }
 
 async function readManifestJson(manifestPath: string): Promise<unknown> {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { bridgeSection } from './bridge-schema.js';
-import { brokerSection } from './broker-schema.js';
+import { brokerSection, peerId } from './broker-schema.js';
 import { meshSection } from './mesh-schema.js';
 import { mqttSection } from './mqtt-schema.js';
 
@@ -79,6 +79,12 @@ const modelEntry = z.strictObject({
     .default('auto')
     .describe(
       "Where this model's onnxruntime session runs. true: its own worker thread, so a model call never holds up MQTT, receipts or the mesh (costs about 10 MB and 0.2 ms per call). false: the agent's main thread. auto: a worker thread when one warm call takes 1 ms or more, else the main thread.",
+    ),
+  backend: z
+    .enum(['auto', 'native', 'wasm'])
+    .default('auto')
+    .describe(
+      'Which onnxruntime build runs this model. auto: the native build where this platform has one, else WebAssembly (armv7 has none). native: the native build only; the agent refuses to start where it cannot load. wasm: onnxruntime-web (WebAssembly): single-threaded and always on the main thread (worker and threads do not apply), up to about 1.5 times slower per call, and the first WebAssembly model takes about half a second longer to load; results match native within 1e-4. See docs/model-backends.md.',
     ),
 });
 
@@ -339,6 +345,12 @@ export const configSchema = z.strictObject({
   broker: brokerSection.prefault({}),
   bridge: bridgeSection,
   models: z.array(modelEntry).default([]).describe('ONNX models this node can run.'),
+  modelPublishers: z
+    .union([z.literal('any'), z.array(peerId).min(1)])
+    .default('any')
+    .describe(
+      'Publishers whose signed models this node runs (their key ids, 12D3KooW…); "any" also runs unsigned models. A manifest whose signature does not verify is refused either way.',
+    ),
   pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
   settlement: settlementSection,
   mesh: meshSection,

@@ -1,11 +1,13 @@
-import * as ort from 'onnxruntime-node';
 import { type Dim, inputDims, windowWidthOf } from '../../models/input-layout.js';
 import type { ModelManifest } from '../../models/manifest.js';
 import { type LoadedModel, loadModelFile } from '../../models/manifest.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { type BackendKind, chooseBackend } from './backend-choice.js';
+import { InlineBackend, nativeAvailable } from './native-backend.js';
 import type { ModelOutputs } from './postprocess.js';
+import { WasmBackend } from './wasm-backend.js';
 import { type InferenceBackend, WorkerBackend } from './worker-session.js';
 
 export class ModelLoadError extends FieldmeshError {
@@ -43,6 +45,8 @@ export class ModelRuntime {
   private readonly session: InferenceBackend;
   /** Whether the session lives in its own worker thread (`models[].worker`). */
   readonly inWorker: boolean;
+  /** The onnxruntime build the session runs on (`models[].backend`, with `auto` resolved). */
+  readonly backend: BackendKind;
   private readonly inputName: string;
   private readonly inputShape: readonly Dim[];
   /** Path of the .onnx file it was loaded from (peers may fetch it by digest). */
@@ -54,11 +58,18 @@ export class ModelRuntime {
   /** Fastest warm-up call, µs: what `worker: auto` decides by (Infinity without warm-up). */
   private warmupUs = Number.POSITIVE_INFINITY;
 
-  private constructor(id: string, manifest: ModelManifest, sha256: string, session: InferenceBackend) {
+  private constructor(
+    id: string,
+    manifest: ModelManifest,
+    sha256: string,
+    session: InferenceBackend,
+    backend: BackendKind,
+  ) {
     this.id = id;
     this.manifest = manifest;
     this.sha256 = sha256;
     this.session = session;
+    this.backend = backend;
     this.inWorker = session instanceof WorkerBackend;
     const input = manifest.inputs[0];
     if (manifest.inputs.length !== 1 || input === undefined) {
@@ -75,13 +86,14 @@ export class ModelRuntime {
 
   static async load(cfg: ModelConfig, components: { logger: Logger }): Promise<ModelRuntime> {
     const log = components.logger.child({ component: 'model', model: cfg.id });
+    const backend = await backendFor(cfg, log);
     const file = await loadModelFile(cfg.manifest); // throws on a digest mismatch, naming both digests
     const started = performance.now();
-    let runtime = await ModelRuntime.open(cfg, file, cfg.worker === true);
+    let runtime = await ModelRuntime.open(cfg, file, backend, cfg.worker === true);
     const callUs = runtime.warmupUs;
-    if (cfg.worker === 'auto' && callUs >= WORKER_FROM_US) {
+    if (cfg.worker === 'auto' && backend === 'native' && callUs >= WORKER_FROM_US) {
       // Slow enough to hold the event loop up noticeably: move the session to its own thread.
-      const moved = await ModelRuntime.open(cfg, file, true);
+      const moved = await ModelRuntime.open(cfg, file, backend, true);
       await runtime.close();
       runtime = moved;
     }
@@ -92,14 +104,23 @@ export class ModelRuntime {
         loadMs: Math.round(performance.now() - started),
         callUs: Math.round(callUs),
         thread: runtime.inWorker ? 'worker' : 'main',
+        backend: runtime.backend,
       },
       'model loaded',
     );
     return runtime;
   }
 
-  /** Creates the session (on this thread or a worker), checks it against the manifest, warms it up. */
-  private static async open(cfg: ModelConfig, file: LoadedModel, worker: boolean): Promise<ModelRuntime> {
+  /**
+   * Creates the session (native on this thread or a worker, or WebAssembly on this thread),
+   * checks it against the manifest, warms it up.
+   */
+  private static async open(
+    cfg: ModelConfig,
+    file: LoadedModel,
+    backend: BackendKind,
+    worker: boolean,
+  ): Promise<ModelRuntime> {
     const options = {
       intraOpNumThreads: cfg.threads,
       interOpNumThreads: 1,
@@ -109,16 +130,18 @@ export class ModelRuntime {
     } as const;
     let session: InferenceBackend;
     try {
-      session = worker
-        ? await WorkerBackend.create(cfg.id, file.bytes, options)
-        : new InlineBackend(await ort.InferenceSession.create(file.bytes, options));
+      if (backend === 'wasm') session = await WasmBackend.create(file.bytes, options);
+      else if (worker) session = await WorkerBackend.create(cfg.id, file.bytes, options);
+      else session = await InlineBackend.create(file.bytes, options);
     } catch (err) {
       throw new ModelLoadError(cfg.id, file.path, `onnxruntime refused it: ${(err as Error).message}`, err);
     }
     try {
-      const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session);
+      const runtime = new ModelRuntime(cfg.id, file.manifest, file.sha256, session, backend);
       runtime.file = file.path;
-      await runtime.check(cfg.worker === 'auto' ? Math.max(1, cfg.warmupRuns) : cfg.warmupRuns);
+      // auto decides by the fastest warm call: enough of them that a first slow call or a busy
+      // moment does not send a fast model to a worker.
+      await runtime.check(cfg.worker === 'auto' ? Math.max(3, cfg.warmupRuns) : cfg.warmupRuns);
       return runtime;
     } catch (err) {
       await session.release().catch(() => undefined); // a worker left running would keep the process up
@@ -181,20 +204,21 @@ function windowWidth(id: string, shape: readonly Dim[], declared: number | undef
   return layout.width;
 }
 
-/** The session on the agent's own thread: each call blocks the event loop while it computes. */
-class InlineBackend implements InferenceBackend {
-  constructor(private readonly session: ort.InferenceSession) {}
-
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
+/**
+ * Resolves `models[].backend` for this machine. `wasm` never loads onnxruntime-node at all;
+ * the other settings probe it once per process. WebAssembly sessions stay on the main thread.
+ */
+async function backendFor(cfg: ModelConfig, log: Logger): Promise<BackendKind> {
+  const native = cfg.backend === 'wasm' ? undefined : await nativeAvailable();
+  const backend = native === undefined ? 'wasm' : chooseBackend(cfg.id, cfg.backend, native);
+  if (native?.available === false) {
+    log.warn(
+      { reason: native.reason },
+      'no native onnxruntime on this machine; running the model on WebAssembly',
+    );
   }
-
-  async run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs> {
-    const out = await this.session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
-    return out as unknown as ModelOutputs;
+  if (backend === 'wasm' && cfg.worker === true) {
+    log.warn('worker: true does not apply to the WebAssembly backend; the model runs on the main thread');
   }
-
-  release(): Promise<void> {
-    return this.session.release();
-  }
+  return backend;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -10,6 +10,8 @@ import type { ConfigInput } from '../../agent/config/schema.js';
 import type { ErrorReport } from '../../agent/pipeline/error-reporter.js';
 import type { InferenceResult } from '../../agent/pipeline/result.js';
 import { createSensorStream } from '../../models/generate/synthetic.js';
+import { signManifestJson } from '../../models/publisher.js';
+import { identityFromSeed } from '../../protocol/identity.js';
 import { connectTestClient, quietLogger } from '../helpers/broker.js';
 import { Collector } from '../helpers/collect.js';
 import { SITE_BROKERS, type SiteBroker, type SiteBrokerKind, startSiteBroker } from '../helpers/mosquitto.js';
@@ -289,6 +291,51 @@ describe('agent data path on the embedded broker (real onnxruntime)', () => {
     for (let i = 0; i < 40; i++)
       await sensors.publishAsync('plant/oven-2/temperature', String(60 + Math.sin(i) * 0.3), { qos: 1 });
     await results.until((m) => m.some((r) => r.body.pipeline === 'temperature'), 'a temperature result');
+  });
+});
+
+describe('model publishers (embedded broker, real onnxruntime)', () => {
+  againstSiteBroker('embedded');
+
+  it('with modelPublishers, runs the model its publisher signed and refuses the unsigned one', async () => {
+    const publisher = identityFromSeed(new Uint8Array(32).fill(77));
+    const dir = path.join(work, 'signed');
+    await mkdir(dir, { recursive: true });
+    await copyFile(path.join(EXAMPLES, 'vibration-ae/model.onnx'), path.join(dir, 'model.onnx'));
+    const raw = JSON.parse(await readFile(VIB, 'utf8')) as Record<string, unknown>;
+    await writeFile(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify(signManifestJson(raw, publisher, 'line QA')),
+    );
+
+    const agent = await startAgent(
+      config({ modelPublishers: [publisher.peerId] }, path.join(dir, 'manifest.json')),
+    );
+    const status = agent.status();
+    const refused = status.failures.find((f) => f.part === 'model temperature-ae');
+    expect(refused?.code).toBe('MODEL_PUBLISHER_UNTRUSTED');
+    expect(refused?.message).toContain('is not signed');
+    expect(refused?.message).toContain(publisher.peerId);
+    expect(status.pipelines.map((p) => p.id)).toEqual(['vibration']);
+    await publishVibration('press-9', healthy(9, 40));
+    await results.until((m) => m.some((r) => r.body.sensor === 'press-9'), 'a result of the signed model');
+  });
+
+  it('refuses a signed manifest changed after signing, whatever the policy, and runs the rest', async () => {
+    const publisher = identityFromSeed(new Uint8Array(32).fill(78));
+    const dir = path.join(work, 'forged');
+    await mkdir(dir, { recursive: true });
+    await copyFile(path.join(EXAMPLES, 'vibration-ae/model.onnx'), path.join(dir, 'model.onnx'));
+    const raw = JSON.parse(await readFile(VIB, 'utf8')) as Record<string, unknown>;
+    const signed = signManifestJson(raw, publisher) as { postprocessing: { threshold: number } };
+    signed.postprocessing.threshold *= 10; // quieter alarms, same signature
+    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(signed));
+
+    const agent = await startAgent(config({}, path.join(dir, 'manifest.json')));
+    const refused = agent.status().failures.find((f) => f.part === 'model vibration-ae');
+    expect(refused?.code).toBe('MANIFEST_SIGNATURE_INVALID');
+    expect(refused?.message).toContain(`does not verify under ${publisher.peerId}`);
+    expect(agent.status().pipelines.map((p) => p.id)).toEqual(['temperature']);
   });
 });
 

@@ -3,28 +3,52 @@ import { inspectModel } from '../../../models/onnx/inspect.js';
 import { FieldmeshError } from '../../../protocol/errors.js';
 import { parse, UsageError } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
+import { signVerb, verifyVerb } from './models-sign.js';
 
 export const MODELS_HELP = `fieldmesh models inspect FILE.onnx [--json]
+fieldmesh models sign MANIFEST --key-dir DIR [--name NAME] [--out FILE]
+fieldmesh models verify MANIFEST [--publisher ID]... [--json]
 
-Reads an ONNX file and prints its inputs, outputs (names, element types, shapes), opsets,
-producer and sha256 — the digest a manifest must carry.
+  inspect  reads an ONNX file and prints its inputs, outputs (names, element types, shapes),
+           opsets, producer and sha256 — the digest a manifest must carry
+  sign     checks that the manifest describes its .onnx (sha256, inputs, outputs), then signs
+           it with the publisher key in DIR (made by: fieldmesh keys create --data-dir DIR);
+           writes the manifest in place, or to FILE
+  verify   checks the sha256 of the .onnx, its inputs and outputs against the manifest and the
+           publisher signature; with --publisher, also that one of those keys signed it (what
+           an agent with modelPublishers checks before it loads a model)
 
 Options:
-  --json       machine-readable output
-  -h, --help   this help
+  --key-dir DIR     folder of the publisher key (node-key.json)
+  --name NAME       publisher name written beside the key id (signed too)
+  --out FILE        write the signed manifest here instead of in place
+  --publisher ID    an accepted publisher key id (12D3KooW…); repeat for several
+  --json            machine-readable output
+  -h, --help        this help
 
 ${EXIT_HELP}`;
 
 export async function modelsCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('models', argv, { json: { type: 'boolean' } });
+  const { values, positionals } = parse('models', argv, {
+    json: { type: 'boolean' },
+    'key-dir': { type: 'string' },
+    name: { type: 'string' },
+    out: { type: 'string' },
+    publisher: { type: 'string', multiple: true },
+  });
   if (values.help || positionals.length === 0) {
     process.stdout.write(`${MODELS_HELP}\n`);
     return positionals.length === 0 && !values.help ? 2 : 0;
   }
   const [verb, file, ...rest] = positionals;
-  if (verb !== 'inspect')
-    throw new UsageError(`fieldmesh models: unknown verb "${verb}"; the verb is inspect`);
-  if (!file || rest.length > 0) throw new UsageError('fieldmesh models inspect: give exactly one .onnx file');
+  if (verb !== 'inspect' && verb !== 'sign' && verb !== 'verify')
+    throw new UsageError(`fieldmesh models: unknown verb "${verb}"; the verbs are inspect, sign and verify`);
+  const what = verb === 'inspect' ? '.onnx file' : 'manifest';
+  if (!file || rest.length > 0) throw new UsageError(`fieldmesh models ${verb}: give exactly one ${what}`);
+  if (verb === 'sign')
+    return signVerb(file, { keyDir: values['key-dir'], name: values.name, out: values.out });
+  if (verb === 'verify')
+    return verifyVerb(file, { publishers: values.publisher ?? [], json: values.json === true });
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);

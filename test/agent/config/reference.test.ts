@@ -20,7 +20,7 @@ describe('configuration reference', () => {
       .filter((row) => row.startsWith('| `') && row.trimEnd().endsWith('|  |'));
     expect(undocumented).toEqual([]);
     for (const section of Object.keys(configSchema.shape))
-      expect(table).toMatch(new RegExp(`\\| \`${section}(\\[\\])?\\.`));
+      expect(table).toMatch(new RegExp(`\\| \`${section}((\\[\\])?\\.|\` )`));
   });
 
   it('accepts every example configuration in deploy/examples', async () => {

@@ -14,7 +14,7 @@ const EXAMPLES = path.resolve('models/examples');
 let dir: string;
 
 function modelConfig(id: string, manifest: string, worker: boolean | 'auto'): ModelConfig {
-  return { id, manifest, threads: 1, memoryArena: true, warmupRuns: 1, worker };
+  return { id, manifest, threads: 1, memoryArena: true, warmupRuns: 1, worker, backend: 'native' };
 }
 
 /** OS threads of this process: a worker thread adds at least one while it runs. */
