@@ -197,17 +197,25 @@ export async function readManifest(
   };
 }
 
-/** Parses a manifest, then checks its publisher signature (a bad one throws ManifestSignatureError). */
+/**
+ * Parses a manifest, then checks its publisher signature (a bad one throws
+ * ManifestSignatureError). `ignoreSignature` treats it as unsigned: for re-signing only.
+ */
 async function readSignedManifest(
   manifestPath: string,
+  ignoreSignature = false,
 ): Promise<{ manifest: ModelManifest; publisher: PublisherCheck }> {
   const raw = await readManifestJson(manifestPath);
   const manifest = parseManifest(raw, manifestPath);
+  if (ignoreSignature) return { manifest, publisher: { state: 'unsigned' } };
   return { manifest, publisher: checkManifestSignature(raw as Record<string, unknown>, manifestPath) };
 }
 
-export async function loadModelFile(manifestPath: string): Promise<LoadedModel> {
-  const { manifest, publisher } = await readSignedManifest(manifestPath);
+export async function loadModelFile(
+  manifestPath: string,
+  options: { ignoreSignature?: boolean } = {},
+): Promise<LoadedModel> {
+  const { manifest, publisher } = await readSignedManifest(manifestPath, options.ignoreSignature);
   const modelPath = path.resolve(path.dirname(path.resolve(manifestPath)), manifest.file);
   let bytes: Uint8Array;
   try {

@@ -78,13 +78,13 @@ const modelEntry = z.strictObject({
     .union([z.literal('auto'), z.boolean()])
     .default('auto')
     .describe(
-      "Where this model's onnxruntime session runs. true: its own worker thread, so a model call never holds up MQTT, receipts or the mesh (costs about 10 MB and 0.2 ms per call). false: the agent's main thread. auto: a worker thread when one warm call takes 1 ms or more, else the main thread.",
+      "Where this model's onnxruntime session runs. true: its own worker thread, so a model call never holds up MQTT, receipts or the mesh (costs a thread's memory and a message round trip per call). false: the agent's main thread. auto: a worker thread when one warm call takes 1 ms or more, else the main thread.",
     ),
   backend: z
     .enum(['auto', 'native', 'wasm'])
     .default('auto')
     .describe(
-      'Which onnxruntime build runs this model. auto: the native build where this platform has one, else WebAssembly (armv7 has none). native: the native build only; the agent refuses to start where it cannot load. wasm: onnxruntime-web (WebAssembly): single-threaded and always on the main thread (worker and threads do not apply), up to about 1.5 times slower per call, and the first WebAssembly model takes about half a second longer to load; results match native within 1e-4. See docs/model-backends.md.',
+      'Which onnxruntime build runs this model. auto: the native build where this platform has one, else WebAssembly (armv7 has none). native: the native build only; the agent refuses to start where it cannot load. wasm: onnxruntime-web (WebAssembly): single-threaded and always on the main thread (worker and threads do not apply), slower than native on heavy models and slower to load the first model; outputs match native within 1e-4 relative (tested on every example model). See docs/model-backends.md.',
     ),
 });
 

@@ -24,8 +24,9 @@ export class NativeBackendUnavailableError extends FieldmeshError {
 }
 
 /**
- * Picks the build for one model. `auto` prefers native (about 3× faster per call and no
- * WebAssembly start-up) and falls back to WebAssembly where native cannot load.
+ * Picks the build for one model. `auto` prefers native (threads, a worker thread, faster on
+ * heavy models, no WebAssembly compile at start) and falls back to WebAssembly where native
+ * cannot load.
  * Throws NativeBackendUnavailableError when `native` is demanded but unavailable.
  */
 export function chooseBackend(modelId: string, setting: BackendSetting, native: NativeProbe): BackendKind {

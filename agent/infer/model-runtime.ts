@@ -5,9 +5,9 @@ import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { type BackendKind, chooseBackend } from './backend-choice.js';
-import { InlineBackend, nativeAvailable } from './native-backend.js';
+import { createInlineBackend, nativeAvailable } from './native-backend.js';
 import type { ModelOutputs } from './postprocess.js';
-import { WasmBackend } from './wasm-backend.js';
+import { createWasmBackend } from './wasm-backend.js';
 import { type InferenceBackend, WorkerBackend } from './worker-session.js';
 
 export class ModelLoadError extends FieldmeshError {
@@ -130,9 +130,9 @@ export class ModelRuntime {
     } as const;
     let session: InferenceBackend;
     try {
-      if (backend === 'wasm') session = await WasmBackend.create(file.bytes, options);
+      if (backend === 'wasm') session = await createWasmBackend(file.bytes, options);
       else if (worker) session = await WorkerBackend.create(cfg.id, file.bytes, options);
-      else session = await InlineBackend.create(file.bytes, options);
+      else session = await createInlineBackend(file.bytes, options);
     } catch (err) {
       throw new ModelLoadError(cfg.id, file.path, `onnxruntime refused it: ${(err as Error).message}`, err);
     }

@@ -1,7 +1,6 @@
 import type * as OrtNode from 'onnxruntime-node';
 import type { NativeProbe } from './backend-choice.js';
-import type { ModelOutputs } from './postprocess.js';
-import type { InferenceBackend } from './worker-session.js';
+import { SessionBackend } from './session-backend.js';
 
 type Ort = typeof OrtNode;
 
@@ -46,31 +45,12 @@ export function nativeAvailable(): Promise<NativeProbe> {
   return probed;
 }
 
-/** A native session on the agent's own thread: each call blocks the event loop while it computes. */
-export class InlineBackend implements InferenceBackend {
-  private constructor(
-    private readonly ort: Ort,
-    private readonly session: OrtNode.InferenceSession,
-  ) {}
-
-  static async create(
-    bytes: Uint8Array,
-    options: OrtNode.InferenceSession.SessionOptions,
-  ): Promise<InlineBackend> {
-    const ort = await loadNativeOrt();
-    return new InlineBackend(ort, await ort.InferenceSession.create(bytes, options));
-  }
-
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
-
-  async run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs> {
-    const out = await this.session.run({ [inputName]: new this.ort.Tensor('float32', data, dims) });
-    return out as unknown as ModelOutputs;
-  }
-
-  release(): Promise<void> {
-    return this.session.release();
-  }
+/** A native session on the agent's own thread (`worker: false`, or `auto` for a fast model). */
+export async function createInlineBackend(
+  bytes: Uint8Array,
+  options: OrtNode.InferenceSession.SessionOptions,
+): Promise<SessionBackend> {
+  const ort = await loadNativeOrt();
+  const session = await ort.InferenceSession.create(bytes, options);
+  return new SessionBackend(session, (data, dims) => new ort.Tensor('float32', data, dims));
 }

@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as OrtWeb from 'onnxruntime-web';
-import type { ModelOutputs } from './postprocess.js';
-import type { InferenceBackend } from './worker-session.js';
+import { SessionBackend } from './session-backend.js';
 
 type Ort = typeof OrtWeb;
 
@@ -35,36 +34,19 @@ export interface WasmBackendOptions {
 /**
  * An onnxruntime-web (WebAssembly) session on the agent's own thread: for machines with no
  * native onnxruntime build (armv7), or where the config asks for it. Each call blocks the
- * event loop while it computes, like a native session with `worker: false`.
+ * event loop while it computes, like a native session with `worker: false`. Rejects with
+ * onnxruntime-web's reason when it refuses the bytes.
  */
-export class WasmBackend implements InferenceBackend {
-  private constructor(
-    private readonly ort: Ort,
-    private readonly session: OrtWeb.InferenceSession,
-  ) {}
-
-  /** Creates the session; rejects with onnxruntime-web's reason when it refuses the bytes. */
-  static async create(bytes: Uint8Array, options: WasmBackendOptions): Promise<WasmBackend> {
-    const ort = await loadWebOrt();
-    const session = await ort.InferenceSession.create(bytes, {
-      executionProviders: ['wasm'],
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      enableCpuMemArena: options.enableCpuMemArena,
-    });
-    return new WasmBackend(ort, session);
-  }
-
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
-
-  async run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs> {
-    const out = await this.session.run({ [inputName]: new this.ort.Tensor('float32', data, dims) });
-    return out as unknown as ModelOutputs;
-  }
-
-  release(): Promise<void> {
-    return this.session.release();
-  }
+export async function createWasmBackend(
+  bytes: Uint8Array,
+  options: WasmBackendOptions,
+): Promise<SessionBackend> {
+  const ort = await loadWebOrt();
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    enableCpuMemArena: options.enableCpuMemArena,
+  });
+  return new SessionBackend(session, (data, dims) => new ort.Tensor('float32', data, dims));
 }

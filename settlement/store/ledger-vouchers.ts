@@ -91,20 +91,7 @@ async function insertVoucher(
     `INSERT INTO fm_vouchers (consumer, provider, session_id, pipeline, sequence, jobs, compute_us,
        highest_sequence, issued_at_ms, voucher_bytes, signature, received_at_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [
-      Buffer.from(v.consumerKey),
-      Buffer.from(v.providerKey),
-      Buffer.from(v.sessionId),
-      offloadPipelineOf(v.sessionId),
-      v.sequence,
-      v.jobs,
-      v.computeUs,
-      v.highestReceiptSequence,
-      v.issuedAtMs,
-      Buffer.from(signed.voucherBytes),
-      Buffer.from(signed.signature),
-      nowMs,
-    ],
+    [...voucherKeys(v), offloadPipelineOf(v.sessionId), ...voucherValues(v, signed, nowMs)],
   );
   return { status: 'stored' };
 }
@@ -116,7 +103,7 @@ async function replaceOrFlag(
   held: HeldRow,
   nowMs: number,
 ): Promise<Omit<VoucherResult, 'provider'>> {
-  const keys = [Buffer.from(v.consumerKey), Buffer.from(v.providerKey), Buffer.from(v.sessionId)];
+  const keys = voucherKeys(v);
   // The held bytes were verified when they were stored; decoding them again is enough.
   const verdict = compareVouchers(v, decodeVoucher(held.voucher_bytes));
   if (verdict.verdict === 'supersedes') {
@@ -125,17 +112,7 @@ async function replaceOrFlag(
       `UPDATE fm_vouchers SET sequence = $4, jobs = $5, compute_us = $6, highest_sequence = $7,
          issued_at_ms = $8, voucher_bytes = $9, signature = $10, received_at_ms = $11
        WHERE consumer = $1 AND provider = $2 AND session_id = $3`,
-      [
-        ...keys,
-        v.sequence,
-        v.jobs,
-        v.computeUs,
-        v.highestReceiptSequence,
-        v.issuedAtMs,
-        Buffer.from(signed.voucherBytes),
-        Buffer.from(signed.signature),
-        nowMs,
-      ],
+      [...keys, ...voucherValues(v, signed, nowMs)],
     );
     return { status: 'stored' };
   }
@@ -167,4 +144,23 @@ async function replaceOrFlag(
     status: 'invalid',
     detail: `consumer equivocation: ${verdict.reason}; the held voucher ${decodeVoucher(held.voucher_bytes).sequence} stays`,
   };
+}
+
+/** consumer, provider, session_id: the key of a row of fm_vouchers. */
+function voucherKeys(v: Voucher): Buffer[] {
+  return [Buffer.from(v.consumerKey), Buffer.from(v.providerKey), Buffer.from(v.sessionId)];
+}
+
+/** sequence … received_at_ms, in the column order both the insert and the update use. */
+function voucherValues(v: Voucher, signed: SignedVoucher, nowMs: number): (number | Buffer)[] {
+  return [
+    v.sequence,
+    v.jobs,
+    v.computeUs,
+    v.highestReceiptSequence,
+    v.issuedAtMs,
+    Buffer.from(signed.voucherBytes),
+    Buffer.from(signed.signature),
+    nowMs,
+  ];
 }

@@ -1,9 +1,8 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadModelFile } from '../../../models/manifest.js';
 import { checkPublisherPolicy, signManifestJson } from '../../../models/publisher.js';
 import { verifyLoadedModel } from '../../../models/signature.js';
-import { FieldmeshError } from '../../../protocol/errors.js';
 import { readIdentity } from '../../identity/keystore.js';
 import { UsageError } from '../args.js';
 import { EXIT } from '../exit-codes.js';
@@ -28,8 +27,9 @@ export async function signVerb(
     );
     return EXIT.input;
   }
-  // Signing vouches for the bytes: refuse a manifest that does not describe its model.
-  verifyLoadedModel(await loadModelFile(manifestPath).catch(unlessOnlySignatureIsStale(manifestPath)));
+  // Signing vouches for the bytes: refuse a manifest that does not describe its model. An old
+  // signature that no longer holds is about to be replaced, so it is not checked.
+  verifyLoadedModel(await loadModelFile(manifestPath, { ignoreSignature: true }));
   const raw = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
   const signed = signManifestJson(raw, identity, options.name);
   const out = options.out ?? manifestPath;
@@ -38,22 +38,6 @@ export async function signVerb(
   await rename(tmp, out);
   process.stdout.write(`signed ${out} as ${identity.peerId}${options.name ? ` (${options.name})` : ''}\n`);
   return EXIT.ok;
-}
-
-/** Re-signing a manifest whose old signature no longer holds is allowed: load it unsigned. */
-function unlessOnlySignatureIsStale(manifestPath: string) {
-  return async (err: unknown) => {
-    if (!(err instanceof FieldmeshError) || err.code !== 'MANIFEST_SIGNATURE_INVALID') throw err;
-    const raw = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
-    delete raw.publisher;
-    const tmp = `${manifestPath}.${process.pid}.unsigned.json`;
-    await writeFile(tmp, JSON.stringify(raw));
-    try {
-      return await loadModelFile(tmp);
-    } finally {
-      await rm(tmp, { force: true });
-    }
-  };
 }
 
 /**

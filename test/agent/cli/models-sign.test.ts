@@ -80,4 +80,19 @@ describe('fieldmesh models sign / verify', () => {
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain('--key-dir');
   });
+
+  it('re-signs a manifest whose threshold was changed after signing, so it verifies again', async () => {
+    const edited = path.join(dir, 'edited.json');
+    const m = JSON.parse(await readFile(manifest, 'utf8'));
+    m.postprocessing.threshold *= 1.1;
+    await writeFile(edited, JSON.stringify(m));
+    expect((await runCli(['models', 'verify', edited])).code).toBe(5);
+    const sign = await runCli(['models', 'sign', edited, '--key-dir', path.join(dir, 'publisher')]);
+    expect(sign.code).toBe(0);
+    const verify = await runCli(['models', 'verify', edited]);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(await readFile(edited, 'utf8')).postprocessing.threshold).toBe(
+      m.postprocessing.threshold,
+    );
+  });
 });
