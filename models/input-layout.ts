@@ -5,6 +5,11 @@
  */
 export type Dim = number | string | null;
 
+/** Whether the first dimension is the batch: open, on an input of rank 2 or more. */
+export function hasBatchDim(shape: readonly Dim[]): boolean {
+  return shape.length >= 2 && typeof shape[0] !== 'number';
+}
+
 /**
  * Samples in one window: the product of the fixed dimensions when at most one dimension is
  * symbolic ([N, 32], [1, 32] or [32]; a fixed batch of 1 adds nothing), which the manifest's
@@ -32,8 +37,12 @@ export function windowWidthOf(
   };
 }
 
-/** Input dims for `rows` windows: the first symbolic dimension is the batch, any other the window. */
+/**
+ * Input dims for `rows` windows: the first symbolic dimension is the batch, any other the
+ * window. A rank-1 input is one window, never a batch.
+ */
 export function inputDims(shape: readonly Dim[], rows: number, width: number): number[] {
+  if (shape.length === 1) return [width];
   let batchSeen = false;
   return shape.map((d) => {
     if (typeof d === 'number') return d;

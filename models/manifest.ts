@@ -32,6 +32,19 @@ const tensorSchema = z.strictObject({
   shape: z.array(dimSchema),
 });
 
+const FILL_EXPECTED = '"window", "zeros" or {"constant": a number or an array of numbers}';
+/** How the agent fills an input (models/tensor-plan.ts): the window, zeros, or fixed values. */
+const fillSchema = z.union(
+  [
+    z.literal('window'),
+    z.literal('zeros'),
+    z.strictObject({ constant: z.union([z.number(), z.array(z.number()).min(1)]) }),
+  ],
+  { error: FILL_EXPECTED },
+);
+
+const inputSchema = tensorSchema.extend({ fill: fillSchema.optional() });
+
 const relativeFile = z
   .string()
   .min(1)
@@ -53,7 +66,7 @@ const manifestSchema = z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'the 64 hex digits of the sha256 of the .onnx file')
       .transform((s) => s.toLowerCase()),
-    inputs: z.array(tensorSchema).min(1, 'at least one input'),
+    inputs: z.array(inputSchema).min(1, 'at least one input'),
     outputs: z.array(tensorSchema).min(1, 'at least one output'),
     preprocessing: z.strictObject({
       window: z.number().int().min(1, 'a window of at least 1 reading'),
@@ -147,15 +160,56 @@ function crossFieldProblems(m: ManifestData): { path: (string | number)[]; messa
       message: 'a "score" and "threshold", or "labels" and "labelOutput"',
     });
   }
-  const first = m.inputs[0];
-  const last = first?.shape.at(-1);
-  if (m.inputs.length === 1 && typeof last === 'number' && last !== m.preprocessing.window) {
+  problems.push(...inputFillProblems(m));
+  return problems;
+}
+
+/** Exactly one input takes the window; every other says how it is filled, with a type the agent can fill. */
+function inputFillProblems(m: ManifestData): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const windowAt = windowInputIndex(m.inputs);
+  const marked = m.inputs.filter((i) => i.fill === 'window').length;
+  if (marked > 1) {
+    problems.push({ path: ['inputs'], message: 'one input with "fill": "window", not several' });
+  }
+  m.inputs.forEach((input, i) => {
+    if (!(FILLABLE_TYPES as readonly string[]).includes(input.type)) {
+      problems.push({
+        path: ['inputs', i, 'type'],
+        message: `a type the agent can fill (${FILLABLE_TYPES.join(', ')})`,
+      });
+    }
+    if (i !== windowAt && input.fill === undefined) {
+      problems.push({
+        path: ['inputs', i, 'fill'],
+        message: `how to fill input "${input.name}", since input "${m.inputs[windowAt]?.name}" takes the window: ${FILL_EXPECTED}`,
+      });
+    }
+  });
+  const window = m.inputs[windowAt];
+  const last = window?.shape.at(-1);
+  const fixed = window?.shape.filter((d) => typeof d === 'number') as number[] | undefined;
+  const open = (window?.shape.length ?? 0) - (fixed?.length ?? 0);
+  const product = fixed?.reduce((a, b) => a * b, 1);
+  if (open <= 1 && typeof last === 'number' && product !== m.preprocessing.window) {
     problems.push({
       path: ['preprocessing', 'window'],
-      message: `${last}, the last dimension of input "${first?.name}"`,
+      message: `${product}, the values one row of input "${window?.name}" [${window?.shape.join(', ')}] holds`,
     });
   }
   return problems;
+}
+
+/** Element types an input may have: the ones windows and constants can be written in. */
+export const FILLABLE_TYPES = ['float32', 'float16', 'float64', 'int32', 'int64'] as const;
+export type FillableType = (typeof FILLABLE_TYPES)[number];
+
+/** Index of the input that takes the window: the one marked `fill: "window"`, else the first unmarked. */
+export function windowInputIndex(inputs: readonly { readonly fill?: unknown }[]): number {
+  const marked = inputs.findIndex((i) => i.fill === 'window');
+  if (marked >= 0) return marked;
+  const unmarked = inputs.findIndex((i) => i.fill === undefined);
+  return Math.max(unmarked, 0);
 }
 
 /** Validates parsed JSON; `source` (usually the file path) prefixes every problem. */

@@ -6,6 +6,7 @@ import { ModelSignatureMismatchError } from './errors.js';
 import type { LoadedModel, ModelManifest } from './manifest.js';
 import { inspectModel, type ModelInfo, type TensorInfo } from './onnx/inspect.js';
 import type { Dim, InspectedDim } from './onnx/types.js';
+import { TensorPlan } from './tensor-plan.js';
 
 type DeclaredTensor = ModelManifest['inputs'][number];
 
@@ -31,10 +32,14 @@ export function checkModelSignature(manifest: ModelManifest, info: ModelInfo, so
   if (differences.length > 0) throw new ModelSignatureMismatchError(source, differences);
 }
 
-/** Parses a loaded model's bytes and checks them against its manifest; returns what was read. */
+/**
+ * Parses a loaded model's bytes, checks them against its manifest, and that windows can be
+ * laid into its inputs (models/tensor-plan.ts); returns what was read.
+ */
 export function verifyLoadedModel(loaded: LoadedModel): ModelInfo {
   const info = inspectModel(loaded.bytes, loaded.path);
   checkModelSignature(loaded.manifest, info, loaded.manifestPath);
+  new TensorPlan(loaded.manifest.id, loaded.manifest);
   return info;
 }
 
@@ -51,8 +56,13 @@ function compareList(
       out.push(`${kind} "${d.name}" is declared but the model has no such ${kind} (it has ${names})`);
       continue;
     }
-    if (a.type !== d.type)
-      out.push(`${kind} "${d.name}": manifest says type ${d.type}, the model has ${a.type}`);
+    if (a.type !== d.type) {
+      const hint =
+        a.type === 'sequence' || a.type === 'map'
+          ? ' (not a tensor: a scikit-learn ZipMap output, say; leave it out of the manifest, or export with zipmap off)'
+          : '';
+      out.push(`${kind} "${d.name}": manifest says type ${d.type}, the model has ${a.type}${hint}`);
+    }
     const why = shapeMismatch(d.shape, a.shape);
     if (why !== undefined) {
       out.push(

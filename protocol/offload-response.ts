@@ -34,6 +34,7 @@ export const ELEMENT_TYPES = [
   'int64',
   'uint64',
   'bool',
+  'float16',
 ] as const;
 export type ElementType = (typeof ELEMENT_TYPES)[number];
 const ELEMENT_SIZES: Readonly<Record<ElementType, number>> = {
@@ -48,6 +49,7 @@ const ELEMENT_SIZES: Readonly<Record<ElementType, number>> = {
   int64: 8,
   uint64: 8,
   bool: 1,
+  float16: 2,
 };
 
 export interface OffloadOutput {

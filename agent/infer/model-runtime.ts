@@ -1,6 +1,7 @@
-import { type Dim, inputDims, windowWidthOf } from '../../models/input-layout.js';
 import type { ModelManifest } from '../../models/manifest.js';
 import { type LoadedModel, loadModelFile } from '../../models/manifest.js';
+import { verifyLoadedModel } from '../../models/signature.js';
+import { shapeText, TensorPlan } from '../../models/tensor-plan.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -8,7 +9,7 @@ import { type BackendKind, chooseBackend } from './backend-choice.js';
 import { createInlineBackend, nativeAvailable } from './native-backend.js';
 import type { ModelOutputs } from './postprocess.js';
 import { createWasmBackend } from './wasm-backend.js';
-import { type InferenceBackend, WorkerBackend } from './worker-session.js';
+import { type InferenceBackend, ModelWorkerError, WorkerBackend } from './worker-session.js';
 
 export class ModelLoadError extends FieldmeshError {
   constructor(modelId: string, file: string, why: string, cause?: unknown) {
@@ -16,9 +17,10 @@ export class ModelLoadError extends FieldmeshError {
   }
 }
 
-export class ModelShapeError extends FieldmeshError {
-  constructor(modelId: string, why: string) {
-    super('MODEL_SHAPE_UNSUPPORTED', `model "${modelId}": ${why}`);
+/** onnxruntime refused a call; says what was fed and what the manifest declares. */
+export class ModelRunError extends FieldmeshError {
+  constructor(modelId: string, why: string, cause?: unknown) {
+    super('MODEL_RUN_FAILED', `model "${modelId}": ${why}`, { cause });
   }
 }
 
@@ -47,8 +49,8 @@ export class ModelRuntime {
   readonly inWorker: boolean;
   /** The onnxruntime build the session runs on (`models[].backend`, with `auto` resolved). */
   readonly backend: BackendKind;
-  private readonly inputName: string;
-  private readonly inputShape: readonly Dim[];
+  /** How windows become the model's inputs. */
+  readonly plan: TensorPlan;
   /** Path of the .onnx file it was loaded from (peers may fetch it by digest). */
   file = '';
   private runs = 0;
@@ -71,23 +73,16 @@ export class ModelRuntime {
     this.session = session;
     this.backend = backend;
     this.inWorker = session instanceof WorkerBackend;
-    const input = manifest.inputs[0];
-    if (manifest.inputs.length !== 1 || input === undefined) {
-      throw new ModelShapeError(
-        id,
-        `has ${manifest.inputs.length} inputs; windows feed models with exactly one`,
-      );
-    }
-    this.inputName = input.name;
-    this.inputShape = input.shape;
-    this.windowSize = windowWidth(id, input.shape, manifest.preprocessing?.window);
-    this.batchable = typeof input.shape[0] === 'string';
+    this.plan = new TensorPlan(id, manifest);
+    this.windowSize = this.plan.width;
+    this.batchable = this.plan.batchable;
   }
 
   static async load(cfg: ModelConfig, components: { logger: Logger }): Promise<ModelRuntime> {
     const log = components.logger.child({ component: 'model', model: cfg.id });
     const backend = await backendFor(cfg, log);
     const file = await loadModelFile(cfg.manifest); // throws on a digest mismatch, naming both digests
+    precheck(cfg.id, file);
     const started = performance.now();
     let runtime = await ModelRuntime.open(cfg, file, backend, cfg.worker === true);
     const callUs = runtime.warmupUs;
@@ -168,12 +163,17 @@ export class ModelRuntime {
     }
   }
 
-  /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
+  /**
+   * Runs `rows` windows laid end to end in `input` (the float32 window tensor); resolves with
+   * the manifest's outputs as onnxruntime gives them (float16 as bit patterns, int64 as bigints).
+   */
   async run(input: Float32Array, rows: number): Promise<ModelOutputs> {
-    const dims = inputDims(this.inputShape, rows, this.windowSize);
+    const feeds = this.plan.feeds(input, rows);
     const started = performance.now();
     try {
-      const out = await this.session.run(this.inputName, input, dims);
+      const out = await this.session.run(feeds, this.plan.fetches).catch((err: unknown) => {
+        throw this.runError(err, feeds);
+      });
       this.runs++;
       const us = ((performance.now() - started) * 1000) / Math.max(1, rows);
       this.usPerWindow = this.usPerWindow === 0 ? us : this.usPerWindow * 0.9 + us * 0.1;
@@ -182,6 +182,20 @@ export class ModelRuntime {
       this.failures++;
       throw err;
     }
+  }
+
+  private runError(err: unknown, feeds: ReturnType<TensorPlan['feeds']>): Error {
+    if (err instanceof ModelWorkerError) return err;
+    const fed = feeds.map((f) => `"${f.name}" ${f.type} ${shapeText(f.dims)}`).join(', ');
+    const declared = this.manifest.inputs
+      .map((i) => `"${i.name}" ${i.type} ${shapeText(i.shape)}`)
+      .join(', ');
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    return new ModelRunError(
+      this.id,
+      `onnxruntime refused the call: ${why}. Fed ${fed}; the manifest declares ${declared}`,
+      err,
+    );
   }
 
   /** Mean compute time of one window, µs, rounded; 0 while unknown. What peers are told. */
@@ -198,10 +212,21 @@ export class ModelRuntime {
   }
 }
 
-function windowWidth(id: string, shape: readonly Dim[], declared: number | undefined): number {
-  const layout = windowWidthOf(shape, declared);
-  if ('problem' in layout) throw new ModelShapeError(id, layout.problem);
-  return layout.width;
+/**
+ * Before any session: the bytes are an ONNX graph whose inputs and outputs the manifest
+ * describes (every difference listed), and windows can feed those inputs.
+ */
+function precheck(id: string, file: LoadedModel): void {
+  try {
+    verifyLoadedModel(file);
+  } catch (err) {
+    // The inner messages start with the file or model they are about, which ModelLoadError names.
+    let why = (err as Error).message;
+    for (const prefix of [`${file.path}: `, `${file.manifestPath}: `, `model "${id}": `]) {
+      if (why.startsWith(prefix)) why = why.slice(prefix.length);
+    }
+    throw new ModelLoadError(id, file.path, why, err);
+  }
 }
 
 /**

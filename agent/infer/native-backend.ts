@@ -52,5 +52,5 @@ export async function createInlineBackend(
 ): Promise<SessionBackend> {
   const ort = await loadNativeOrt();
   const session = await ort.InferenceSession.create(bytes, options);
-  return new SessionBackend(session, (data, dims) => new ort.Tensor('float32', data, dims));
+  return new SessionBackend(session, (type, data, dims) => new ort.Tensor(type, data, dims));
 }

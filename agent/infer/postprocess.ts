@@ -1,3 +1,4 @@
+import { float32FromHalf } from '../../models/float16.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 
 /**
@@ -9,6 +10,8 @@ import { FieldmeshError } from '../../protocol/errors.js';
 export interface OutputTensor {
   readonly data: ArrayLike<number> | BigInt64Array | BigUint64Array;
   readonly dims: readonly number[];
+  /** onnxruntime's element type name; 'float16' data are bit patterns (Uint16Array). */
+  readonly type?: string;
 }
 
 export type ModelOutputs = Readonly<Record<string, OutputTensor>>;
@@ -142,7 +145,8 @@ function rowSlice(
 ): RowSlice {
   const tensor = Object.hasOwn(outputs, name) ? outputs[name] : undefined;
   if (tensor === undefined) throw new OutputMissingError(role, name, Object.keys(outputs));
-  const { data, dims } = tensor;
+  const { dims } = tensor;
+  const data = numericData(tensor);
   let total = 1;
   for (const d of dims) total *= d;
   if (total !== data.length) {
@@ -158,6 +162,11 @@ function rowSlice(
   if (!Number.isSafeInteger(row) || row < 0 || row >= rows) throw new RowOutOfRangeError(name, row, rows);
   if (width === 0) throw new OutputShapeError(name, `has dims [${dims.join(', ')}], so its rows are empty`);
   return { name, data, offset: row * width, width };
+}
+
+/** An output's values as numbers (or bigints): float16 bit patterns decoded, others as they are. */
+export function numericData(tensor: OutputTensor): OutputTensor['data'] {
+  return tensor.type === 'float16' ? float32FromHalf(tensor.data as Uint16Array) : tensor.data;
 }
 
 function valueAt(data: OutputTensor['data'], i: number): number {

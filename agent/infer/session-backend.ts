@@ -1,29 +1,35 @@
+import type { Feed } from '../../models/tensor-plan.js';
 import type { ModelOutputs } from './postprocess.js';
 import type { InferenceBackend } from './worker-session.js';
 
 /** What a session of either onnxruntime package (node or web) offers a backend. */
 export interface OrtSession {
   readonly inputNames: readonly string[];
-  run(feeds: Record<string, unknown>): Promise<unknown>;
+  run(feeds: Record<string, unknown>, fetches: readonly string[]): Promise<unknown>;
   release(): Promise<void>;
 }
 
+/** Builds a tensor of the onnxruntime package a session belongs to. */
+export type TensorFactory = (type: Feed['type'], data: Feed['data'], dims: number[]) => unknown;
+
 /**
  * A session on the agent's own thread, from either onnxruntime package: each call blocks the
- * event loop while it computes. `tensor` builds the package's own float32 tensor.
+ * event loop while it computes. `tensor` builds the package's own tensors.
  */
 export class SessionBackend implements InferenceBackend {
   constructor(
     private readonly session: OrtSession,
-    private readonly tensor: (data: Float32Array, dims: number[]) => unknown,
+    private readonly tensor: TensorFactory,
   ) {}
 
   get inputNames(): readonly string[] {
     return this.session.inputNames;
   }
 
-  async run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs> {
-    return (await this.session.run({ [inputName]: this.tensor(data, dims) })) as ModelOutputs;
+  async run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs> {
+    const named: Record<string, unknown> = {};
+    for (const f of feeds) named[f.name] = this.tensor(f.type, f.data, f.dims);
+    return (await this.session.run(named, fetches)) as ModelOutputs;
   }
 
   release(): Promise<void> {

@@ -7,6 +7,8 @@
  * from TypeScript sources under vitest, from the compiled `dist/`, and inside a packaged binary.
  */
 
+import type { Feed } from '../../models/tensor-plan.js';
+
 /** What the host passes as `workerData`. */
 export interface SessionWorkerData {
   /** Resolved path of onnxruntime-node's entry point (the worker cannot resolve it itself). */
@@ -16,12 +18,13 @@ export interface SessionWorkerData {
 }
 
 export type HostToWorker =
-  | { kind: 'run'; id: number; name: string; data: Float32Array; dims: number[] }
+  | { kind: 'run'; id: number; feeds: readonly Feed[]; fetches: readonly string[] }
   | { kind: 'release' };
 
 export interface WireTensor {
   data: ArrayLike<number> | BigInt64Array | BigUint64Array;
   dims: number[];
+  type: string;
 }
 
 export type WorkerToHost =
@@ -48,14 +51,15 @@ export function sessionWorkerMain(req: (id: string) => unknown): void {
           session.release().finally(() => say({ kind: 'released' }));
           return;
         }
-        const tensor = new ort.Tensor('float32', m.data, m.dims);
-        session.run({ [m.name]: tensor }).then(
+        const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+        for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+        session.run(feeds, m.fetches).then(
           (out) => {
             const outputs: Record<string, WireTensor> = {};
             const transfer: ArrayBuffer[] = [];
             for (const [name, t] of Object.entries(out)) {
               const values = t.data as Float32Array;
-              outputs[name] = { data: values, dims: [...t.dims] };
+              outputs[name] = { data: values, dims: [...t.dims], type: t.type };
               if (values.buffer instanceof ArrayBuffer && !transfer.includes(values.buffer)) {
                 transfer.push(values.buffer);
               }

@@ -48,5 +48,5 @@ export async function createWasmBackend(
     executionMode: 'sequential',
     enableCpuMemArena: options.enableCpuMemArena,
   });
-  return new SessionBackend(session, (data, dims) => new ort.Tensor('float32', data, dims));
+  return new SessionBackend(session, (type, data, dims) => new ort.Tensor(type, data, dims));
 }

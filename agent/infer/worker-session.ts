@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { Feed } from '../../models/tensor-plan.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelOutputs } from './postprocess.js';
 import {
@@ -19,7 +20,8 @@ export class ModelWorkerError extends FieldmeshError {
 /** How a ModelRuntime reaches its onnxruntime session: on the agent's thread or in a worker. */
 export interface InferenceBackend {
   readonly inputNames: readonly string[];
-  run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs>;
+  /** Runs one call; resolves with the outputs named in `fetches`, as onnxruntime gives them. */
+  run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs>;
   release(): Promise<void>;
 }
 
@@ -57,13 +59,13 @@ export class WorkerBackend implements InferenceBackend {
     return backend;
   }
 
-  run(inputName: string, data: Float32Array, dims: number[]): Promise<ModelOutputs> {
+  run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs> {
     if (this.released) return Promise.reject(new ModelWorkerError(this.modelId, 'was closed'));
     const id = this.nextId++;
     return new Promise<ModelOutputs>((ok, fail) => {
       this.pending.set(id, { ok, fail });
       const send = (w: Worker): void =>
-        w.postMessage({ kind: 'run', id, name: inputName, data, dims } satisfies HostToWorker);
+        w.postMessage({ kind: 'run', id, feeds, fetches } satisfies HostToWorker);
       if (this.worker) send(this.worker);
       else {
         this.starting ??= this.start().finally(() => {

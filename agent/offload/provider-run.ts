@@ -59,7 +59,7 @@ type Data = OutputTensor['data'] & { length: number; set(a: ArrayLike<unknown>, 
 /** Concatenates per-window outputs, name by name, along the first dimension. */
 function stack(parts: readonly ModelOutputs[]): ModelOutputs {
   const first = parts[0] ?? {};
-  const out: Record<string, OutputTensor & { type?: unknown }> = {};
+  const out: Record<string, OutputTensor> = {};
   for (const [name, t] of Object.entries(first)) {
     const datas = parts.map((p) => (p[name] as OutputTensor).data as Data);
     const total = datas.reduce((n, d) => n + d.length, 0);
@@ -71,8 +71,7 @@ function stack(parts: readonly ModelOutputs[]): ModelOutputs {
       at += d.length;
     }
     const dims = t.dims[0] === 1 ? [parts.length, ...t.dims.slice(1)] : [parts.length, ...t.dims];
-    const type = (t as { type?: unknown }).type;
-    out[name] = type === undefined ? { data, dims } : { data, dims, type };
+    out[name] = t.type === undefined ? { data, dims } : { data, dims, type: t.type };
   }
   return out;
 }

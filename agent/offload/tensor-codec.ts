@@ -37,6 +37,7 @@ const CONSTRUCTORS: Readonly<Record<ElementType, new (buffer: ArrayBuffer) => Ty
   int64: BigInt64Array,
   uint64: BigUint64Array,
   bool: Uint8Array,
+  float16: Uint16Array, // bit patterns, as onnxruntime gives them
 };
 
 function typeOf(tensor: { readonly data: unknown; readonly type?: unknown }): ElementType {

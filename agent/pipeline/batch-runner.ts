@@ -1,4 +1,5 @@
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
+import { numericData } from '../infer/postprocess.js';
 import { normaliseInto } from '../window/normalise.js';
 import type { Window } from '../window/sliding-window.js';
 
@@ -191,7 +192,7 @@ export class BatchRunner {
 export function outputsOfRow(outputs: ModelOutputs, row: number, rows: number): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [name, t] of Object.entries(outputs)) {
-    const data = Array.from(t.data as ArrayLike<number | bigint>, Number);
+    const data = Array.from(numericData(t) as ArrayLike<number | bigint>, Number);
     const perRow = t.dims[0] === rows && rows > 0 ? data.length / rows : data.length;
     out[name] = t.dims[0] === rows ? data.slice(row * perRow, (row + 1) * perRow) : data;
   }

@@ -11,6 +11,7 @@ import type { MqttLink } from '../mqtt/link.js';
 import { SlidingWindows } from '../window/sliding-window.js';
 import { BatchRunner, type Job, outputsOfRow, type RemoteLane, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
+import { modelFitProblems } from './model-fit.js';
 import type { ReceiptSink } from './receipt-sink.js';
 import { buildResult } from './result.js';
 import * as sparkplug from './sparkplug-wiring.js';
@@ -102,12 +103,9 @@ export class Pipeline {
     const model = components.model;
     this.modelSha256 = new Uint8Array(Buffer.from(model.sha256, 'hex'));
     const size = cfg.window.size ?? model.windowSize;
-    if (size !== model.windowSize) {
-      throw new PipelineConfigError(
-        cfg.id,
-        `window.size ${size} does not fit model "${model.id}", which takes ${model.windowSize} samples`,
-      );
-    }
+    this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
+    const misfit = modelFitProblems(model, size, this.postSpec);
+    if (misfit.length > 0) throw new PipelineConfigError(cfg.id, misfit.join('; '));
     const sparkplugProblem = sparkplug.sparkplugInputProblem(cfg.input);
     if (sparkplugProblem !== null) throw new PipelineConfigError(cfg.id, sparkplugProblem);
     this.sparkplugIn = sparkplug.createSparkplugInput(cfg, {
@@ -134,7 +132,6 @@ export class Pipeline {
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
     this.runner = this.createRunner(model);
-    this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
     try {
       checkPostprocessSpec(this.postSpec); // refuse at start, not once per window
     } catch (err) {

@@ -91,7 +91,7 @@ function inputShapeProblem(receipt: Receipt, reveal: Reveal, model: RegisteredMo
   }
   if (!model.batchable && receipt.sampleCount !== 1) {
     return (
-      `model "${model.id}" takes one window per run (input shape [${model.inputShape.join(', ')}]), ` +
+      `model "${model.id}" takes one window per run (input shape ${model.inputShape}), ` +
       `but the receipt claims ${receipt.sampleCount} samples in one job`
     );
   }

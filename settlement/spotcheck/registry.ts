@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
-import { type Dim, inputDims, windowWidthOf } from '../../models/input-layout.js';
 import { loadModelFile, type ModelManifest } from '../../models/manifest.js';
+import { TensorPlan } from '../../models/tensor-plan.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 
 /**
@@ -37,8 +37,8 @@ export interface RegistryProblem {
 
 export class RegisteredModel {
   readonly windowSize: number;
-  readonly inputName: string;
-  readonly inputShape: readonly Dim[];
+  /** How windows become the model's inputs: the agent's own plan (models/tensor-plan.ts). */
+  readonly plan: TensorPlan;
   /** Whether the first input dimension is symbolic, so `rows` windows run in one call. */
   readonly batchable: boolean;
   private pending: Promise<ort.InferenceSession> | undefined;
@@ -49,28 +49,18 @@ export class RegisteredModel {
     readonly manifest: ModelManifest,
     private readonly bytes: Uint8Array,
   ) {
-    const input = manifest.inputs[0];
-    if (manifest.inputs.length !== 1 || input === undefined) {
-      throw new ModelRegistryError(
-        `"${id}"`,
-        `it has ${manifest.inputs.length} inputs; spot checks need one`,
-      );
+    try {
+      this.plan = new TensorPlan(id, manifest);
+    } catch (err) {
+      throw new ModelRegistryError(`"${id}"`, (err as Error).message, err);
     }
-    if (input.type !== 'float32') {
-      throw new ModelRegistryError(
-        `"${id}"`,
-        `input "${input.name}" is ${input.type}; spot checks need float32`,
-      );
-    }
-    this.inputName = input.name;
-    this.inputShape = input.shape;
-    this.windowSize = windowWidth(id, input.shape, manifest.preprocessing.window);
-    this.batchable = typeof input.shape[0] === 'string';
+    this.windowSize = this.plan.width;
+    this.batchable = this.plan.batchable;
   }
 
-  /** Input dims for `rows` windows, laid out as the agent lays them out. */
-  dims(rows: number): number[] {
-    return inputDims(this.inputShape, rows, this.windowSize);
+  /** The window input's shape as the manifest declares it, for messages. */
+  get inputShape(): string {
+    return this.plan.declaredShape;
   }
 
   /** The onnxruntime session, created on first call and shared afterwards. */
@@ -83,7 +73,9 @@ export class RegisteredModel {
   async run(input: Float32Array, rows: number): Promise<ort.InferenceSession.ReturnType> {
     const session = await this.session();
     try {
-      return await session.run({ [this.inputName]: new ort.Tensor('float32', input, this.dims(rows)) });
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const f of this.plan.feeds(input, rows)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      return await session.run(feeds, this.plan.fetches);
     } catch (err) {
       throw new ModelUnavailableError(
         this.id,
@@ -111,10 +103,11 @@ export class RegisteredModel {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
       });
-      if (!session.inputNames.includes(this.inputName)) {
+      const missing = this.manifest.inputs.find((i) => !session.inputNames.includes(i.name));
+      if (missing !== undefined) {
         await session.release();
         throw new Error(
-          `manifest input "${this.inputName}" is not in the graph (${session.inputNames.join(', ')})`,
+          `manifest input "${missing.name}" is not in the graph (${session.inputNames.join(', ')})`,
         );
       }
       return session;
@@ -205,11 +198,4 @@ export class ModelRegistry {
   async close(): Promise<void> {
     await Promise.all(this.list().map((m) => m.close()));
   }
-}
-
-/** Samples in one window, computed as the agent computes it (models/input-layout.ts). */
-function windowWidth(id: string, shape: readonly Dim[], declared: number): number {
-  const layout = windowWidthOf(shape, declared);
-  if ('problem' in layout) throw new ModelRegistryError(`"${id}"`, layout.problem);
-  return layout.width;
 }

@@ -127,7 +127,7 @@ describe('parseManifest', () => {
     [
       'a window that disagrees with the input shape',
       (j) => Object.assign(j.preprocessing as object, { window: 16 }),
-      { path: 'preprocessing.window', found: '16', expected: /32, the last dimension of input "window"/ },
+      { path: 'preprocessing.window', found: '16', expected: /32, the values one row of input "window"/ },
     ],
     [
       'labels without a label output',

@@ -46,9 +46,10 @@ describe('ModelRegistry.fromManifests', () => {
     expect(registry.has(vibration.sha256)).toBe(true);
     expect(registry.has(vibration.sha256.toUpperCase())).toBe(true);
     const entry = registry.get(vibration.sha256)!;
-    expect(entry).toMatchObject({ id: 'vibration-ae', windowSize: 32, inputName: 'window', batchable: true });
-    expect(entry.inputShape).toEqual(['N', 32]);
-    expect(entry.dims(5)).toEqual([5, 32]);
+    expect(entry).toMatchObject({ id: 'vibration-ae', windowSize: 32, batchable: true });
+    expect(entry.plan.window.name).toBe('window');
+    expect(entry.inputShape).toBe('["N", 32]');
+    expect(entry.plan.dims(5)).toEqual([5, 32]);
     expect(
       registry
         .list()
