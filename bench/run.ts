@@ -1,5 +1,6 @@
 import { runBrokerSuite } from './broker/suite.js';
 import { runE2eSuite } from './e2e/suite.js';
+import { runInferenceSuite } from './inference/suite.js';
 import { formatReport, type SuiteReport, writeReport } from './lib/report.js';
 import { runMeshSuite } from './mesh/suite.js';
 import { runReceiptsSuite } from './receipts/suite.js';
@@ -9,6 +10,7 @@ import { runSettlementSuite } from './settlement/suite.js';
 const SUITES: Record<string, (opts: { quick: boolean }) => Promise<SuiteReport>> = {
   broker: runBrokerSuite,
   e2e: runE2eSuite,
+  inference: runInferenceSuite,
   mesh: runMeshSuite,
   receipts: runReceiptsSuite,
   settlement: runSettlementSuite,

@@ -170,18 +170,17 @@ export class ModelRuntime {
   async run(input: Float32Array, rows: number): Promise<ModelOutputs> {
     const feeds = this.plan.feeds(input, rows);
     const started = performance.now();
+    let out: ModelOutputs;
     try {
-      const out = await this.session.run(feeds, this.plan.fetches).catch((err: unknown) => {
-        throw this.runError(err, feeds);
-      });
-      this.runs++;
-      const us = ((performance.now() - started) * 1000) / Math.max(1, rows);
-      this.usPerWindow = this.usPerWindow === 0 ? us : this.usPerWindow * 0.9 + us * 0.1;
-      return out;
+      out = await this.session.run(feeds, this.plan.fetches);
     } catch (err) {
       this.failures++;
-      throw err;
+      throw this.runError(err, feeds);
     }
+    this.runs++;
+    const us = ((performance.now() - started) * 1000) / Math.max(1, rows);
+    this.usPerWindow = this.usPerWindow === 0 ? us : this.usPerWindow * 0.9 + us * 0.1;
+    return out;
   }
 
   private runError(err: unknown, feeds: ReturnType<TensorPlan['feeds']>): Error {

@@ -85,6 +85,8 @@ export function checkPostprocessSpec(spec: PostprocessSpec): void {
   }
 }
 
+const checkedSpecs = new WeakSet<PostprocessSpec>();
+
 /** Postprocesses the only window of a batch of one (row 0). */
 export function postprocess(outputs: ModelOutputs, spec: PostprocessSpec): Postprocessed {
   return postprocessRow(outputs, spec, 0);
@@ -92,7 +94,10 @@ export function postprocess(outputs: ModelOutputs, spec: PostprocessSpec): Postp
 
 /** Postprocesses batch row `row` of the outputs. */
 export function postprocessRow(outputs: ModelOutputs, spec: PostprocessSpec, row: number): Postprocessed {
-  checkPostprocessSpec(spec);
+  if (!checkedSpecs.has(spec)) {
+    checkPostprocessSpec(spec);
+    checkedSpecs.add(spec); // a pipeline passes the same spec object for every window
+  }
   const result: Postprocessed = {};
   if (spec.score !== undefined) {
     const slice = rowSlice(outputs, spec.score, 'score', row, false);
@@ -166,8 +171,16 @@ function rowSlice(
 
 /** An output's values as numbers (or bigints): float16 bit patterns decoded, others as they are. */
 export function numericData(tensor: OutputTensor): OutputTensor['data'] {
-  return tensor.type === 'float16' ? float32FromHalf(tensor.data as Uint16Array) : tensor.data;
+  if (tensor.type !== 'float16') return tensor.data;
+  let decoded = decodedHalves.get(tensor); // decoded once per call, not once per row
+  if (decoded === undefined) {
+    decoded = float32FromHalf(tensor.data as Uint16Array);
+    decodedHalves.set(tensor, decoded);
+  }
+  return decoded;
 }
+
+const decodedHalves = new WeakMap<OutputTensor, Float32Array>();
 
 function valueAt(data: OutputTensor['data'], i: number): number {
   return Number(data[i]);

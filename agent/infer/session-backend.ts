@@ -26,10 +26,10 @@ export class SessionBackend implements InferenceBackend {
     return this.session.inputNames;
   }
 
-  async run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs> {
+  run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs> {
     const named: Record<string, unknown> = {};
     for (const f of feeds) named[f.name] = this.tensor(f.type, f.data, f.dims);
-    return (await this.session.run(named, fetches)) as ModelOutputs;
+    return this.session.run(named, fetches) as Promise<ModelOutputs>;
   }
 
   release(): Promise<void> {

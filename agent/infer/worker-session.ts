@@ -64,8 +64,15 @@ export class WorkerBackend implements InferenceBackend {
     const id = this.nextId++;
     return new Promise<ModelOutputs>((ok, fail) => {
       this.pending.set(id, { ok, fail });
+      // Copies of exactly the fed values, handed over rather than cloned: posting a view would
+      // clone the whole buffer behind it (the runner's room for 64 windows), and transferring
+      // the caller's own arrays would empty them.
+      const own = feeds.map((f) => ({ ...f, data: f.data.slice() }));
       const send = (w: Worker): void =>
-        w.postMessage({ kind: 'run', id, feeds, fetches } satisfies HostToWorker);
+        w.postMessage(
+          { kind: 'run', id, feeds: own, fetches } satisfies HostToWorker,
+          own.map((f) => f.data.buffer as ArrayBuffer),
+        );
       if (this.worker) send(this.worker);
       else {
         this.starting ??= this.start().finally(() => {

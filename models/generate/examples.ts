@@ -96,6 +96,48 @@ export const EXAMPLES: readonly ExampleSpec[] = [
     thresholdQuantile: 0.995,
     thresholdMargin: 1.25,
   },
+  {
+    id: 'current-ae',
+    kind: 'current',
+    version: '1.0.0',
+    description:
+      'Dense autoencoder (32-16-8-16-32, tanh) over windows of 32 phase-current readings of a mains-fed motor ' +
+      '(16 per mains cycle, so two cycles). Score = mean squared reconstruction error of the normalised window; ' +
+      'above the threshold flags overload (current up to 1.7× normal), phase dropouts (a contactor opening for ' +
+      'one to three cycles) and harmonic distortion (strong 5th and 7th harmonics at about the same RMS current).',
+    seed: 3,
+    window: 32,
+    stride: 4,
+    trainStreams: 8,
+    heldOutStreams: 4,
+    windowsPerStream: 500,
+    detects: ['overload', 'dropout', 'harmonics'],
+    alsoEvaluates: [],
+    train: AUTOENCODER,
+    thresholdQuantile: 0.995,
+    thresholdMargin: 1.25,
+  },
+  {
+    id: 'pressure-ae',
+    kind: 'pressure',
+    version: '1.0.0',
+    description:
+      'Dense autoencoder (32-16-8-16-32, tanh) over windows of 32 pressure readings of a pneumatic cylinder ' +
+      'cycled between vented and about 6 bar every ~48 readings. Score = mean squared reconstruction error of ' +
+      'the normalised window; above the threshold flags leaks (pressure sagging while held), pressure surges ' +
+      '(spikes of 2 to 4 bar) and a stuck transmitter (a flat window, which a cycling machine never shows).',
+    seed: 4,
+    window: 32,
+    stride: 4,
+    trainStreams: 8,
+    heldOutStreams: 4,
+    windowsPerStream: 500,
+    detects: ['leak', 'surge', 'stuck'],
+    alsoEvaluates: [],
+    train: AUTOENCODER,
+    thresholdQuantile: 0.995,
+    thresholdMargin: 1.25,
+  },
 ];
 
 export interface ExampleResult {
@@ -162,8 +204,7 @@ export function buildExample(spec: ExampleSpec): ExampleResult {
   const exported = toFloat32(mlp);
   const heldOut = normalise(normalWindows(spec, 'heldOut', spec.heldOutStreams), normalisation);
   const heldOutScores = autoencoderScores(exported, heldOut, heldOut.length / spec.window).scores;
-  // A high quantile of normal scores, with a margin for machines the training data did not see.
-  const threshold = roundThreshold(quantile(heldOutScores, spec.thresholdQuantile) * spec.thresholdMargin);
+  const threshold = thresholdByRule(spec, heldOutScores);
 
   const perFault: Record<string, DetectionStats> = {};
   for (const fault of [...spec.detects, ...spec.alsoEvaluates]) {
@@ -195,9 +236,13 @@ function evaluateFault(
   return combineStats(parts);
 }
 
-/** Six significant digits: enough for a threshold, and stable text in the manifest. */
-function roundThreshold(t: number): number {
-  return Number(t.toPrecision(6));
+/**
+ * The spec's threshold rule, for the model and for any baseline compared with it: a high
+ * quantile of the scores of held-out normal windows, with a margin for machines the training
+ * data did not see, rounded to six significant digits (stable text in the manifest).
+ */
+export function thresholdByRule(spec: ExampleSpec, normalScores: ArrayLike<number>): number {
+  return Number((quantile(normalScores, spec.thresholdQuantile) * spec.thresholdMargin).toPrecision(6));
 }
 
 function exampleManifest(

@@ -1,12 +1,15 @@
 /**
  * Generates the example models: trains each autoencoder on synthetic normal data, picks its
  * threshold, evaluates it on injected faults and writes models/examples/<id>/{model.onnx,
- * manifest.json}. Run from the repository root: `npm run models:generate` (or
+ * manifest.json}, and beside them eval.jsonl, the labelled evaluation data the detection-quality
+ * test reads (format in eval-data.ts and docs/example-models.md). Run from the repository
+ * root: `npm run models:generate` (or
  * `node dist/models/generate/main.js [--out <dir>] [--only <id>]`).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { EVAL_FILE, evalData, evalDataText } from './eval-data.js';
 import type { DetectionStats } from './evaluate.js';
 import { buildExample, EXAMPLES, type ExampleResult, manifestText } from './examples.js';
 
@@ -27,7 +30,12 @@ async function main(): Promise<void> {
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'model.onnx'), result.bytes);
     await writeFile(path.join(dir, 'manifest.json'), manifestText(result.manifest));
+    const evalText = evalDataText(evalData(spec));
+    await writeFile(path.join(dir, EVAL_FILE), evalText);
     process.stdout.write(report(spec.id, result, seconds, dir));
+    process.stdout.write(
+      `  wrote ${EVAL_FILE} (${Buffer.byteLength(evalText)} bytes of labelled evaluation data)\n`,
+    );
   }
 }
 

@@ -4,15 +4,22 @@
  */
 import { SensorStreamOptionsError } from '../errors.js';
 import { createRng, type Rng } from '../prng.js';
+import { type CurrentFaultType, currentModel } from './motor-current.js';
+import { type PressureFaultType, pressureModel } from './pressure.js';
 
-export type SensorKind = 'vibration' | 'temperature';
+export type { CurrentFaultType } from './motor-current.js';
+export type { PressureFaultType } from './pressure.js';
+
+export type SensorKind = 'vibration' | 'temperature' | 'current' | 'pressure';
 export type VibrationFaultType = 'spike' | 'growth' | 'bearing';
 export type TemperatureFaultType = 'step' | 'overheat' | 'flatline';
-export type FaultType = VibrationFaultType | TemperatureFaultType;
+export type FaultType = VibrationFaultType | TemperatureFaultType | CurrentFaultType | PressureFaultType;
 
 export const FAULT_TYPES: { readonly [K in SensorKind]: readonly FaultType[] } = {
   vibration: ['spike', 'growth', 'bearing'],
   temperature: ['step', 'overheat', 'flatline'],
+  current: ['overload', 'dropout', 'harmonics'],
+  pressure: ['leak', 'surge', 'stuck'],
 };
 
 export interface Fault<T extends FaultType = FaultType> {
@@ -25,7 +32,9 @@ export interface Fault<T extends FaultType = FaultType> {
 
 export type SensorStreamOptions =
   | { readonly kind: 'vibration'; readonly seed: number; readonly fault?: Fault<VibrationFaultType> }
-  | { readonly kind: 'temperature'; readonly seed: number; readonly fault?: Fault<TemperatureFaultType> };
+  | { readonly kind: 'temperature'; readonly seed: number; readonly fault?: Fault<TemperatureFaultType> }
+  | { readonly kind: 'current'; readonly seed: number; readonly fault?: Fault<CurrentFaultType> }
+  | { readonly kind: 'pressure'; readonly seed: number; readonly fault?: Fault<PressureFaultType> };
 
 export interface Reading {
   readonly index: number;
@@ -38,7 +47,7 @@ export interface SensorStream {
   readonly kind: SensorKind;
   /** Index of the next reading. */
   readonly index: number;
-  /** The next reading's value (acceleration in g, or temperature in °C). */
+  /** The next reading's value (acceleration in g, temperature in °C, current in A or pressure in bar). */
   next(): number;
   nextReading(): Reading;
 }
@@ -55,9 +64,7 @@ export function createSensorStream(options: SensorStreamOptions): SensorStream {
       throw new SensorStreamOptionsError(`fault.startAt must be an integer ≥ 0, got ${fault.startAt}`);
     }
   }
-  const rng = createRng(options.seed);
-  const sample =
-    options.kind === 'vibration' ? vibrationModel(rng, options.fault) : temperatureModel(rng, options.fault);
+  const sample = samplerOf(options, createRng(options.seed));
   let index = 0;
   const nextReading = (): Reading => {
     const { value, faulty } = sample(index);
@@ -73,7 +80,21 @@ export function createSensorStream(options: SensorStreamOptions): SensorStream {
   };
 }
 
-type Sampler = (t: number) => { value: number; faulty: boolean };
+/** The value of reading `t` (called once per reading, in order) and whether the fault shaped it. */
+export type Sampler = (t: number) => { value: number; faulty: boolean };
+
+function samplerOf(options: SensorStreamOptions, rng: Rng): Sampler {
+  switch (options.kind) {
+    case 'vibration':
+      return vibrationModel(rng, options.fault);
+    case 'temperature':
+      return temperatureModel(rng, options.fault);
+    case 'current':
+      return currentModel(rng, options.fault);
+    case 'pressure':
+      return pressureModel(rng, options.fault);
+  }
+}
 
 /**
  * Acceleration of a rotating machine: shaft rate and its second harmonic, a slow load-driven

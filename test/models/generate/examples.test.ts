@@ -7,12 +7,14 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVAL_FILE, evalData, evalDataText } from '../../../models/generate/eval-data.js';
 import { combineStats, type DetectionStats, detectionStats } from '../../../models/generate/evaluate.js';
 import { buildExample, EXAMPLES, manifestText } from '../../../models/generate/examples.js';
 import {
   collectWindows,
   createSensorStream,
   type FaultType,
+  type SensorKind,
   type SensorStreamOptions,
 } from '../../../models/generate/synthetic.js';
 import { type LoadedModel, loadModelFile } from '../../../models/manifest.js';
@@ -34,12 +36,7 @@ async function scores(ex: Example, raw: Float64Array, size: number): Promise<Flo
   return out.score?.data as Float32Array;
 }
 
-async function evaluate(
-  ex: Example,
-  kind: 'vibration' | 'temperature',
-  fault: FaultType | undefined,
-  streams: number,
-) {
+async function evaluate(ex: Example, kind: SensorKind, fault: FaultType | undefined, streams: number) {
   const parts: DetectionStats[] = [];
   const all: { score: number; label: number }[] = [];
   for (let i = 0; i < streams; i++) {
@@ -65,7 +62,7 @@ async function evaluate(
 const examples = new Map<string, Example>();
 
 beforeAll(async () => {
-  for (const id of ['vibration-ae', 'temperature-ae']) {
+  for (const { id } of EXAMPLES) {
     const loaded = await loadModelFile(path.join(DIR, id, 'manifest.json'));
     verifyLoadedModel(loaded);
     examples.set(id, { loaded, session: await ort.InferenceSession.create(loaded.bytes) });
@@ -136,6 +133,26 @@ describe('example models', () => {
     expect(stats.recall).toBeLessThan(0.05);
   });
 
+  it.each(['current-ae', 'pressure-ae'])('%s rarely flags healthy machines', async (id) => {
+    const ex = get(id);
+    const { stats } = await evaluate(ex, id === 'current-ae' ? 'current' : 'pressure', undefined, 4);
+    expect(stats.falsePositives / stats.trueNegatives).toBeLessThan(0.01);
+  });
+
+  it.each([
+    ['current-ae', 'current', 'overload'],
+    ['current-ae', 'current', 'dropout'],
+    ['current-ae', 'current', 'harmonics'],
+    ['pressure-ae', 'pressure', 'leak'],
+    ['pressure-ae', 'pressure', 'surge'],
+    ['pressure-ae', 'pressure', 'stuck'],
+  ] as const)('%s detects a %s %s fault on unseen machines', async (id, kind, fault) => {
+    const { stats, meanNormal, meanFaulty } = await evaluate(get(id), kind, fault, 3);
+    expect(meanFaulty).toBeGreaterThan(5 * meanNormal);
+    expect(stats.precision).toBeGreaterThan(0.95);
+    expect(stats.recall).toBeGreaterThan(0.85);
+  });
+
   it('accepts any batch size on the dynamic N dimension', async () => {
     const ex = get('vibration-ae');
     const w = collectWindows(createSensorStream({ kind: 'vibration', seed: FRESH_SEED }), 5, 32, 32);
@@ -157,6 +174,15 @@ describe('models:generate', () => {
       expect(manifestText(rebuilt.manifest)).toBe(
         await readFile(path.join(DIR, id, 'manifest.json'), 'utf8'),
       );
+    },
+  );
+
+  it.each(EXAMPLES.map((s) => [s.id, s] as const))(
+    'rewrites the labelled eval data of %s byte for byte, and keeps it small',
+    async (id, spec) => {
+      const committed = await readFile(path.join(DIR, id, EVAL_FILE), 'utf8');
+      expect(evalDataText(evalData(spec))).toBe(committed);
+      expect(Buffer.byteLength(committed)).toBeLessThan(150_000);
     },
   );
 });

@@ -3,26 +3,10 @@ import { SensorStreamOptionsError } from '../../../models/errors.js';
 import {
   collectWindows,
   createSensorStream,
-  type Reading,
-  type SensorStream,
   type SensorStreamOptions,
 } from '../../../models/generate/synthetic.js';
 import { createRng } from '../../../models/prng.js';
-
-const take = (s: SensorStream, n: number): Reading[] => Array.from({ length: n }, () => s.nextReading());
-const rms = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + x * x, 0) / xs.length);
-const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
-
-/** Power of `xs` at `freq` cycles per sample (a single DFT bin). */
-function power(xs: number[], freq: number): number {
-  let re = 0;
-  let im = 0;
-  xs.forEach((x, t) => {
-    re += x * Math.cos(2 * Math.PI * freq * t);
-    im -= x * Math.sin(2 * Math.PI * freq * t);
-  });
-  return (re * re + im * im) / xs.length;
-}
+import { mean, power, rms, take } from './signal.js';
 
 describe('prng', () => {
   it('repeats for a seed, differs across seeds, and stays in range', () => {
@@ -80,6 +64,12 @@ describe('createSensorStream', () => {
     ['temperature', 'step'],
     ['temperature', 'overheat'],
     ['temperature', 'flatline'],
+    ['current', 'overload'],
+    ['current', 'dropout'],
+    ['current', 'harmonics'],
+    ['pressure', 'leak'],
+    ['pressure', 'surge'],
+    ['pressure', 'stuck'],
   ] as const)('a %s stream with a %s fault matches the healthy one until the fault starts', (kind, type) => {
     const healthy = take(createSensorStream({ kind, seed: 9 } as SensorStreamOptions), 300);
     const faulty = take(
@@ -164,6 +154,10 @@ describe('createSensorStream', () => {
     expect(() =>
       createSensorStream({ kind: 'temperature', seed: 1, fault: { type: 'step', startAt: -1 } }),
     ).toThrow(/startAt must be an integer ≥ 0/);
+    const leakOnCurrent = { kind: 'current', seed: 1, fault: { type: 'leak', startAt: 0 } };
+    expect(() => createSensorStream(leakOnCurrent as unknown as SensorStreamOptions)).toThrow(
+      /fault "leak" does not apply to current sensors; use one of overload, dropout, harmonics/,
+    );
   });
 });
 
