@@ -209,6 +209,27 @@ const pipelineEntry = z.strictObject({
     .min(0)
     .default(2)
     .describe('With placement auto: windows waiting for the local model beyond which new ones go to peers.'),
+  batch: z
+    .strictObject({
+      maxSize: z
+        .number()
+        .int()
+        .min(1)
+        .max(1024)
+        .default(64)
+        .describe(
+          'Most queued windows one model call takes (models whose input has a batch dimension; others run one window per call).',
+        ),
+      maxAddedLatencyMs: z
+        .number()
+        .min(0)
+        .default(100)
+        .describe(
+          'Bound on the time a window waits for the rest of its batch to compute: a call takes at most 1 + this / (the measured time per window) windows. 0 runs every window alone. Batching never holds a window back waiting for others.',
+        ),
+    })
+    .prefault({})
+    .describe('Micro-batching: windows that queue up behind a running call run together in the next one.'),
   results: z
     .strictObject({
       topic: z

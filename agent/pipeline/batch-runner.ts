@@ -14,6 +14,11 @@ export interface BatchRunnerInit {
   maxQueue: number;
   /** Most windows run in one call (1 for models with a fixed batch of one). */
   maxBatch: number;
+  /**
+   * Bound on the time a window waits for the other windows of its batch to compute, µs: a call
+   * takes at most 1 + this / (the model's measured time per window) windows. Absent: maxBatch.
+   */
+  maxAddedLatencyUs?: number;
   normalise: { mean: number; std: number };
 }
 
@@ -116,13 +121,13 @@ export class BatchRunner {
   private pump(): void {
     const { remote, model } = this.components;
     if (!this.localBusy && model !== null && this.returned.length > 0) {
-      void this.runLocal(model, this.returned.splice(0, this.init.maxBatch));
+      void this.runLocal(model, this.returned.splice(0, this.batchLimit()));
     }
     while (this.queue.length > 0) {
       if (remote?.hasRoom() && remote.wants(this.localBusy, this.queue.length)) {
         void this.runRemote(remote, this.take(this.chunk()));
       } else if (!this.localBusy && model !== null) {
-        void this.runLocal(model, this.take(remote ? this.chunk() : this.init.maxBatch));
+        void this.runLocal(model, this.take(remote ? this.chunk() : this.batchLimit()));
       } else {
         break;
       }
@@ -133,7 +138,20 @@ export class BatchRunner {
   /** With peers taking work too, one call takes a fair share of the queue, not all of it. */
   private chunk(): number {
     const lanes = 1 + (this.components.remote?.hasRoom() ? 1 : 0);
-    return Math.min(this.init.maxBatch, Math.max(1, Math.ceil(this.queue.length / lanes)));
+    return Math.min(this.batchLimit(), Math.max(1, Math.ceil(this.queue.length / lanes)));
+  }
+
+  /**
+   * Most windows the next call may take: maxBatch, cut so that the last window of a batch
+   * finishes within maxAddedLatencyUs of the first, by the model's measured time per window.
+   */
+  batchLimit(): number {
+    const { maxBatch, maxAddedLatencyUs } = this.init;
+    if (maxAddedLatencyUs === undefined || maxBatch === 1) return maxBatch;
+    if (maxAddedLatencyUs === 0) return 1;
+    const perWindowUs = this.components.model?.computeUs ?? 0;
+    if (perWindowUs <= 0) return maxBatch; // not measured yet: the first calls tell
+    return Math.max(1, Math.min(maxBatch, 1 + Math.floor(maxAddedLatencyUs / perWindowUs)));
   }
 
   private take(n: number): Job[] {

@@ -48,8 +48,6 @@ export interface PipelineReceipts {
 
 /** Bound on windows waiting for the model; past it the oldest are dropped and counted. */
 const MAX_QUEUE = 8192;
-/** Most windows one inference call takes when a backlog has built up. */
-const MAX_BATCH = 64;
 const STALE_SWEEP_MS = 10_000;
 
 /**
@@ -154,7 +152,8 @@ export class Pipeline {
     return new BatchRunner(
       {
         maxQueue: MAX_QUEUE,
-        maxBatch: model.batchable ? MAX_BATCH : 1,
+        maxBatch: model.batchable ? this.cfg.batch.maxSize : 1,
+        maxAddedLatencyUs: this.cfg.batch.maxAddedLatencyMs * 1000,
         normalise: this.cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 },
       },
       {
