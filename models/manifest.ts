@@ -14,6 +14,7 @@ import {
   ModelDigestMismatchError,
   ModelFileMissingError,
 } from './errors.js';
+import { FEATURE_NAMES } from './features.js';
 import { ELEMENT_TYPE_NAMES } from './onnx/types.js';
 import { checkManifestSignature, type PublisherCheck } from './publisher.js';
 
@@ -70,6 +71,11 @@ const manifestSchema = z
     outputs: z.array(tensorSchema).min(1, 'at least one output'),
     preprocessing: z.strictObject({
       window: z.number().int().min(1, 'a window of at least 1 reading'),
+      /** Summary statistics the window input takes instead of the readings (models/features.ts). */
+      features: z
+        .array(z.enum(FEATURE_NAMES, `a feature name (${FEATURE_NAMES.join(', ')})`))
+        .min(1, 'at least one feature, or leave "features" out')
+        .optional(),
       normalise: z.strictObject({
         mean: z.number(),
         std: z.number().positive('a standard deviation > 0'),
@@ -191,11 +197,20 @@ function inputFillProblems(m: ManifestData): { path: (string | number)[]; messag
   const fixed = window?.shape.filter((d) => typeof d === 'number') as number[] | undefined;
   const open = (window?.shape.length ?? 0) - (fixed?.length ?? 0);
   const product = fixed?.reduce((a, b) => a * b, 1);
-  if (open <= 1 && typeof last === 'number' && product !== m.preprocessing.window) {
-    problems.push({
-      path: ['preprocessing', 'window'],
-      message: `${product}, the values one row of input "${window?.name}" [${window?.shape.join(', ')}] holds`,
-    });
+  const features = m.preprocessing.features;
+  const perRow = features?.length ?? m.preprocessing.window;
+  if (open <= 1 && typeof last === 'number' && product !== perRow) {
+    problems.push(
+      features === undefined
+        ? {
+            path: ['preprocessing', 'window'],
+            message: `${product}, the values one row of input "${window?.name}" [${window?.shape.join(', ')}] holds`,
+          }
+        : {
+            path: ['preprocessing', 'features'],
+            message: `${product} features, the values one row of input "${window?.name}" [${window?.shape.join(', ')}] holds`,
+          },
+    );
   }
   return problems;
 }

@@ -9,6 +9,7 @@
  * for each row when its first dimension is the batch.
  */
 import { FieldmeshError } from '../protocol/errors.js';
+import { type FeatureName, writeFeatures } from './features.js';
 import { halfFromFloat32 } from './float16.js';
 import { type Dim, hasBatchDim, inputDims, windowWidthOf } from './input-layout.js';
 import { type FillableType, type ModelManifest, windowInputIndex } from './manifest.js';
@@ -43,6 +44,10 @@ export class TensorPlan {
   readonly window: { readonly name: string; readonly type: FillableType; readonly shape: readonly Dim[] };
   /** Readings in one window. */
   readonly width: number;
+  /** Values one window gives the window input: `width`, or one per feature. */
+  readonly rowValues: number;
+  /** Summary statistics fed instead of the readings (`preprocessing.features`), if any. */
+  readonly features: readonly FeatureName[] | undefined;
   /** Whether the window input's first dimension is open, so one call can take several windows. */
   readonly batchable: boolean;
   /** The outputs asked of the model: the manifest's, in its order (others are never computed). */
@@ -57,9 +62,11 @@ export class TensorPlan {
     const input = manifest.inputs[at];
     if (input === undefined) throw new TensorPlanError(modelId, 'the manifest declares no input');
     this.window = { name: input.name, type: input.type as FillableType, shape: input.shape };
-    const layout = windowWidthOf(input.shape, manifest.preprocessing.window);
+    this.features = manifest.preprocessing.features;
+    const layout = windowWidthOf(input.shape, this.features?.length ?? manifest.preprocessing.window);
     if ('problem' in layout) throw new TensorPlanError(modelId, `input "${input.name}": ${layout.problem}`);
-    this.width = layout.width;
+    this.rowValues = layout.width;
+    this.width = this.features === undefined ? layout.width : manifest.preprocessing.window;
     this.batchable = hasBatchDim(input.shape);
     const open = input.shape.filter((d, i) => typeof d !== 'number' && !(i === 0 && this.batchable));
     if (open.length > 1) {
@@ -77,7 +84,7 @@ export class TensorPlan {
 
   /** The window input's dims for `rows` windows. */
   dims(rows: number): number[] {
-    return inputDims(this.window.shape, rows, this.width);
+    return inputDims(this.window.shape, rows, this.rowValues);
   }
 
   /** The window input's shape as the manifest declares it, e.g. `["N", 32]`, for messages. */
@@ -93,11 +100,12 @@ export class TensorPlan {
         `${rows} window(s) of ${this.width} readings are ${rows * this.width} values, but ${windows.length} were given`,
       );
     }
+    const values = this.features === undefined ? windows : this.featuresOf(windows, rows, this.features);
     const out: Feed[] = [
       {
         name: this.window.name,
         type: this.window.type,
-        data: cast(windows, this.window.type),
+        data: cast(values, this.window.type),
         dims: this.dims(rows),
       },
     ];
@@ -105,6 +113,15 @@ export class TensorPlan {
       const dims = f.shape.map((d, i) => (i === 0 && f.batched ? rows : (d as number)));
       const values = f.batched && rows !== 1 ? repeat(f.row, rows) : f.row;
       out.push({ name: f.name, type: f.type, data: cast(values, f.type), dims });
+    }
+    return out;
+  }
+
+  /** One row of features per window, computed on the normalised readings. */
+  private featuresOf(windows: Float32Array, rows: number, names: readonly FeatureName[]): Float32Array {
+    const out = new Float32Array(rows * names.length);
+    for (let r = 0; r < rows; r++) {
+      writeFeatures(windows.subarray(r * this.width, (r + 1) * this.width), names, out, r * names.length);
     }
     return out;
   }

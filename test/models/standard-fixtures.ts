@@ -142,3 +142,19 @@ export function unknownOperatorBytes(): Uint8Array {
   g.output(g.reduceMean(y, [1], false), 'score', 'float32', ['N']);
   return g.toBytes();
 }
+
+/**
+ * A model trained on window features, as a scikit-learn pipeline would be: input "features"
+ * float32 ["N", 4] (mean, std, max, slope of 20 readings); output "score" ["N", 1] = the std.
+ */
+export async function featuresModel(dir: string): Promise<Fixture> {
+  const g = new GraphBuilder('features');
+  const x = g.input('features', 'float32', ['N', 4]);
+  g.output(g.matmul(x, g.initializer('pick_std', [0, 1, 0, 0], [4, 1])), 'score', 'float32', ['N', 1]);
+  return write(dir, 'features', g.toBytes(), {
+    inputs: [{ name: 'features', type: 'float32', shape: ['N', 4] }],
+    outputs: [{ name: 'score', type: 'float32', shape: ['N', 1] }],
+    preprocessing: { window: 20, features: ['mean', 'std', 'max', 'slope'], normalise: { mean: 0, std: 1 } },
+    postprocessing: { score: 'score', threshold: 1 },
+  });
+}

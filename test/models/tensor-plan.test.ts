@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { writeFeatures } from '../../models/features.js';
 import { float32FromHalf, fromHalfBits, halfFromFloat32, toHalfBits } from '../../models/float16.js';
 import { parseManifest } from '../../models/manifest.js';
 import { TensorPlan } from '../../models/tensor-plan.js';
@@ -181,5 +182,70 @@ describe('manifest: how inputs are filled', () => {
         expected: expect.stringMatching(/^6, the values/),
       }),
     ]);
+  });
+});
+
+describe('window features', () => {
+  it('computes each feature of a window as documented', () => {
+    const w = new Float32Array([1, 2, 3, 4, -6]);
+    const names = [
+      'mean',
+      'std',
+      'min',
+      'max',
+      'peakToPeak',
+      'rms',
+      'crest',
+      'skewness',
+      'kurtosis',
+      'slope',
+    ] as const;
+    const out = new Float32Array(names.length + 1);
+    writeFeatures(w, names, out, 1);
+    const mean = 0.8;
+    const m2 = [1, 2, 3, 4, -6].reduce((a, v) => a + (v - mean) ** 2, 0) / 5;
+    const m3 = [1, 2, 3, 4, -6].reduce((a, v) => a + (v - mean) ** 3, 0) / 5;
+    const m4 = [1, 2, 3, 4, -6].reduce((a, v) => a + (v - mean) ** 4, 0) / 5;
+    const rms = Math.sqrt((1 + 4 + 9 + 16 + 36) / 5);
+    // slope: Σ(i − 2)(x − x̄) / Σ(i − 2)² = (−2·1 − 1·2 + 0 + 1·4 + 2·(−6)) / 10
+    const expected = [0, mean, Math.sqrt(m2), -6, 4, 10, rms, 6 / rms, m3 / m2 ** 1.5, m4 / m2 ** 2, -1.2];
+    expected.forEach((v, i) => {
+      expect(out[i], names[i - 1] ?? 'untouched').toBeCloseTo(v, 5);
+    });
+  });
+
+  it('gives 0 for the moments of a flat window rather than NaN', () => {
+    const out = new Float32Array(3);
+    writeFeatures(new Float32Array(8).fill(2), ['skewness', 'kurtosis', 'std'], out, 0);
+    expect(Array.from(out)).toEqual([0, 0, 0]);
+  });
+
+  it('lays one row of features per window into the window input', () => {
+    const m = parseManifest(
+      {
+        ...BASE,
+        inputs: [{ name: 'f', type: 'float32', shape: ['N', 2] }],
+        preprocessing: { window: 4, features: ['mean', 'max'], normalise: { mean: 0, std: 1 } },
+      },
+      'm.json',
+    );
+    const plan = new TensorPlan('m', m);
+    expect(plan.width).toBe(4);
+    const [feed] = plan.feeds(new Float32Array([1, 2, 3, 4, 0, 0, 0, 8]), 2);
+    expect(feed?.dims).toEqual([2, 2]);
+    expect(Array.from(feed?.data as Float32Array)).toEqual([2.5, 4, 2, 8]);
+  });
+
+  it('refuses an input whose row does not hold one value per feature', () => {
+    expect(() =>
+      parseManifest(
+        {
+          ...BASE,
+          inputs: [{ name: 'f', type: 'float32', shape: ['N', 3] }],
+          preprocessing: { window: 4, features: ['mean', 'max'], normalise: { mean: 0, std: 1 } },
+        },
+        'm.json',
+      ),
+    ).toThrow(/preprocessing\.features: .*3 features, the values one row of input "f"/);
   });
 });

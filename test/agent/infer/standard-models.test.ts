@@ -15,6 +15,7 @@ import {
   classifierWeights,
   countsModel,
   type Fixture,
+  featuresModel,
   halfPrecisionModel,
   misfitReshapeModel,
 } from '../../models/standard-fixtures.js';
@@ -27,6 +28,7 @@ let half: Fixture;
 let classifier: Fixture;
 let counts: Fixture;
 let misfit: Fixture;
+let features: Fixture;
 
 function cfg(id: string, f: Fixture, where: Where): ModelConfig {
   return {
@@ -46,6 +48,7 @@ beforeAll(async () => {
   classifier = await classifierModel(dir);
   counts = await countsModel(dir);
   misfit = await misfitReshapeModel(dir);
+  features = await featuresModel(dir);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -111,6 +114,26 @@ describe.each(WHERE)('standard models on the %s', (where) => {
       expect(Array.from(out.mean?.data as Float32Array)).toEqual([
         (100 + 101 + 102 + 103 + 105 + 105 + 106 + 107) / 8,
       ]);
+    } finally {
+      await model.close();
+    }
+  });
+});
+
+describe('a model trained on window features', () => {
+  it('is fed one row of features per window, in the manifest order', async () => {
+    const model = await ModelRuntime.load(cfg('features', features, 'main thread'), { logger: quietLogger });
+    try {
+      expect(model.windowSize).toBe(20); // readings per window, not features
+      const input = windows(2, 20);
+      const out = await model.run(input, 2);
+      expect(out.score?.dims).toEqual([2, 1]);
+      for (let r = 0; r < 2; r++) {
+        const row = Array.from(input.subarray(r * 20, (r + 1) * 20));
+        const mean = row.reduce((a, v) => a + v, 0) / 20;
+        const std = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / 20);
+        expect((out.score as { data: Float32Array }).data[r]).toBeCloseTo(std, 5);
+      }
     } finally {
       await model.close();
     }
