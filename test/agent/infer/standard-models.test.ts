@@ -132,7 +132,7 @@ describe('a model trained on window features', () => {
         const row = Array.from(input.subarray(r * 20, (r + 1) * 20));
         const mean = row.reduce((a, v) => a + v, 0) / 20;
         const std = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / 20);
-        expect((out.score?.data as unknown as Float32Array)[r]).toBeCloseTo(std, 5);
+        expect((out.score as unknown as { data: Float32Array }).data[r]).toBeCloseTo(std, 5);
       }
     } finally {
       await model.close();
