@@ -3,7 +3,7 @@ import { topicsFor } from '../protocol/topics.js';
 import { nodeCredentials } from './broker-setup.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
-import { createMqttLink, type MqttLink } from './mqtt/link.js';
+import { createMqttLink, type MqttLink, type MqttLinkInit } from './mqtt/link.js';
 
 /**
  * The agent's MQTT link to its broker. `fieldmeshBroker`: the broker is one of ours (embedded
@@ -21,24 +21,9 @@ export function createAgentLink(
 ): MqttLink {
   const { identity, fieldmeshBroker } = context;
   const clientId = config.mqtt.clientId ?? `fieldmesh-${identity.peerId}`;
-  // Our brokers always, and other brokers unless a username is set: the node key, no secret.
-  const nodeLogin = fieldmeshBroker || (config.mqtt.nodeLogin && config.mqtt.username === undefined);
   return createMqttLink(
     {
-      url: context.url,
-      clientId,
-      keepaliveS: config.mqtt.keepaliveS,
-      // aedes speaks 3.1.1 only: no MQTT 5 attempt against a fieldmesh broker.
-      protocolVersion: fieldmeshBroker ? 4 : config.mqtt.protocolVersion,
-      reconnect: config.mqtt.reconnect,
-      connectTimeoutMs: config.mqtt.connectTimeoutMs,
-      ...(fieldmeshBroker || config.mqtt.tls === undefined ? {} : { tls: config.mqtt.tls }),
-      ...(nodeLogin
-        ? { credentials: () => nodeCredentials(identity, clientId) }
-        : {
-            ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
-            ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
-          }),
+      ...nodeLinkOptions(config, identity, context.url, clientId, fieldmeshBroker),
       will: {
         topic: topicsFor(config.mqtt.topicRoot).node(identity.peerId),
         payload: context.offlineRecord,
@@ -48,4 +33,33 @@ export function createAgentLink(
     },
     { logger: context.logger.child({ component: 'mqtt' }) },
   );
+}
+
+/**
+ * How a node logs in to its broker: our brokers always, and other brokers unless a username is
+ * set, with the node key and no secret; aedes speaks 3.1.1 only, so no MQTT 5 attempt there.
+ */
+export function nodeLinkOptions(
+  config: Readonly<Config>,
+  identity: NodeIdentity,
+  url: string,
+  clientId: string,
+  fieldmeshBroker: boolean,
+): MqttLinkInit {
+  const nodeLogin = fieldmeshBroker || (config.mqtt.nodeLogin && config.mqtt.username === undefined);
+  return {
+    url,
+    clientId,
+    keepaliveS: config.mqtt.keepaliveS,
+    protocolVersion: fieldmeshBroker ? 4 : config.mqtt.protocolVersion,
+    reconnect: config.mqtt.reconnect,
+    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    ...(fieldmeshBroker || config.mqtt.tls === undefined ? {} : { tls: config.mqtt.tls }),
+    ...(nodeLogin
+      ? { credentials: () => nodeCredentials(identity, clientId) }
+      : {
+          ...(config.mqtt.username === undefined ? {} : { username: config.mqtt.username }),
+          ...(config.mqtt.password === undefined ? {} : { password: config.mqtt.password }),
+        }),
+  };
 }

@@ -6,6 +6,7 @@ import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
 import { createAgentLink } from './agent-link.js';
 import { nodeCredentials, startAgentBroker } from './broker-setup.js';
+import { createCalibrationStore } from './calibrate/store.js';
 import { bridgeInitFromConfig } from './config/bridge-schema.js';
 import { brokerMode } from './config/broker-schema.js';
 import type { Config, ModelConfig } from './config/schema.js';
@@ -300,6 +301,9 @@ export class Agent {
           nodeId: this.nodeId,
           logger: this.components.logger.child({ component: 'pipeline', pipeline: cfg.id }),
           ...(receipts === undefined ? {} : { receipts }),
+          ...(cfg.calibration
+            ? { calibrationStore: createCalibrationStore(this.config.node.dataDir, cfg.id) }
+            : {}),
         });
         await pipeline.start();
         this.pipelines.push(pipeline);

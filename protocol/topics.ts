@@ -12,6 +12,10 @@ export interface Topics {
   results(pipelineId: string): string;
   /** Rejected readings and failures of one pipeline. */
   errors(pipelineId: string): string;
+  /** Commands to recalibrate one pipeline (docs/calibration.md); not retained. */
+  calibrate(pipelineId: string): string;
+  /** Retained calibration state of one pipeline on one node. */
+  calibrationState(pipelineId: string, peerId: string): string;
   /** Offload requests addressed to one provider (docs/offload.md). */
   offloadRequests(peerId: string): string;
   /** Offload responses addressed to one consumer; the correlation id is in the payload. */
@@ -27,6 +31,8 @@ export function topicsFor(root: string = DEFAULT_TOPIC_ROOT): Topics {
     node: (peerId) => `${r}nodes/${peerId}`,
     results: (pipelineId) => `${r}pipelines/${pipelineId}/results`,
     errors: (pipelineId) => `${r}pipelines/${pipelineId}/errors`,
+    calibrate: (pipelineId) => `${r}pipelines/${pipelineId}/calibrate`,
+    calibrationState: (pipelineId, peerId) => `${r}pipelines/${pipelineId}/calibration/${peerId}`,
     offloadRequests: (peerId) => `${r}offload/${peerId}/req`,
     offloadResponses: (peerId) => `${r}offload/${peerId}/res`,
     vouchers: (peerId) => `${r}offload/${peerId}/vouchers`,

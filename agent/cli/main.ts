@@ -15,6 +15,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./commands/broker.js')).brokerCommand,
     summary: 'run the embedded MQTT broker on its own',
   },
+  calibrate: {
+    load: async () => (await import('./commands/calibrate.js')).calibrateCommand,
+    summary: 'make the agents of a pipeline learn its calibration again',
+  },
   demo: {
     load: async () => (await import('./commands/demo.js')).demoCommand,
     summary: 'a live local site: broker, agent, simulated machines, live view',

@@ -30,6 +30,7 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
       pipelineIds.add(p.id);
     }
     problems.push(...inputProblems(i, p.input), ...windowBudgetProblems(i, p.window));
+    problems.push(...calibrationProblems(i, p));
     if (typeof p.model === 'string' && !modelIds.has(p.model)) {
       const known = [...modelIds].map((m) => `"${m}"`).join(', ') || 'none are defined';
       problems.push({
@@ -62,6 +63,33 @@ export function crossReferenceProblems(raw: Record<string, unknown>): ConfigProb
   }
   problems.push(...mqttTlsProblems(raw.mqtt), ...settlementProblems(raw.settlement));
   problems.push(...meshProblems(raw));
+  return problems;
+}
+
+/** Calibration learns normalise and threshold: an explicit value of either says otherwise. */
+function calibrationProblems(i: number, p: Record<string, unknown>): ConfigProblem[] {
+  const c = p.calibration;
+  if (typeof c !== 'object' || c === null) return [];
+  const { normalise, threshold } = c as { normalise?: unknown; threshold?: unknown };
+  const problems: ConfigProblem[] = [];
+  for (const [field, learns] of [
+    ['normalise', normalise !== false],
+    ['threshold', threshold !== false],
+  ] as const) {
+    if (!learns || p[field] === undefined) continue;
+    problems.push({
+      path: `pipelines[${i}].${field}`,
+      found: `a fixed ${field}, while calibration learns it`,
+      expected: `either no ${field} here, or calibration.${field}: false (keep the fixed one, learn the rest)`,
+    });
+  }
+  if (normalise === false && threshold === false) {
+    problems.push({
+      path: `pipelines[${i}].calibration`,
+      found: 'normalise: false and threshold: false, so nothing to learn',
+      expected: 'calibration.normalise and/or calibration.threshold true, or no calibration section',
+    });
+  }
   return problems;
 }
 

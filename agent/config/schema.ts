@@ -197,6 +197,35 @@ const pipelineEntry = z.strictObject({
     .optional()
     .describe("Override the manifest's normalisation (x - mean) / std."),
   threshold: z.number().optional().describe("Override the manifest's anomaly threshold."),
+  calibration: z
+    .strictObject({
+      windows: z
+        .number()
+        .int()
+        .min(16)
+        .max(100_000)
+        .default(500)
+        .describe('Probation length: windows collected (no verdicts published) before learning.'),
+      quantile: z
+        .number()
+        .gt(0.5)
+        .lt(1)
+        .default(0.995)
+        .describe('Threshold = margin × this quantile of the probation windows’ scores.'),
+      margin: z.number().min(1).max(100).default(1.25).describe('Multiplies the score quantile.'),
+      normalise: z
+        .boolean()
+        .default(true)
+        .describe('Learn mean/std of the raw readings (conflicts with an explicit normalise).'),
+      threshold: z
+        .boolean()
+        .default(true)
+        .describe('Learn the anomaly threshold (conflicts with an explicit threshold).'),
+    })
+    .optional()
+    .describe(
+      'Learn normalisation and threshold on this device from a probation period of live data; see docs/calibration.md.',
+    ),
   placement: z
     .enum(['local', 'peer', 'auto'])
     .default('local')

@@ -70,6 +70,8 @@ export class BatchRunner {
   private waiters: (() => void)[] = [];
   private readonly input: Float32Array;
   private readonly size: number;
+  /** Replaces init.normalise once set (on-device calibration, agent/calibrate). */
+  private normalisation: { mean: number; std: number } | null = null;
 
   constructor(
     private readonly init: BatchRunnerInit,
@@ -87,6 +89,11 @@ export class BatchRunner {
       throw new Error('BatchRunner: windowSize is required when there is no local model');
     this.size = size;
     this.input = new Float32Array(init.maxBatch * this.size);
+  }
+
+  /** The normalisation of windows not yet filled in, local and offloaded alike, from now on. */
+  setNormalise(normalise: { mean: number; std: number }): void {
+    this.normalisation = normalise;
   }
 
   get depth(): number {
@@ -159,7 +166,7 @@ export class BatchRunner {
   }
 
   private fill(jobs: readonly Job[], into: Float32Array): Float32Array {
-    const { mean, std } = this.init.normalise;
+    const { mean, std } = this.normalisation ?? this.init.normalise;
     jobs.forEach((job, row) => {
       normaliseInto(job.window.values, mean, std, into.subarray(row * this.size, (row + 1) * this.size));
     });

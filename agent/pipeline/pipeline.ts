@@ -1,6 +1,9 @@
 import { FieldmeshError } from '../../protocol/errors.js';
 import { outputBytes, sha256, type TensorLike, tensorBytes } from '../../protocol/tensors.js';
 import type { Topics } from '../../protocol/topics.js';
+import { createPipelineCalibration } from '../calibrate/pipeline-calibration.js';
+import type { CalibrationProgress, CalibrationSession, CalibrationStatus } from '../calibrate/session.js';
+import type { CalibrationStore } from '../calibrate/store.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
 import { checkPostprocessSpec, type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
@@ -32,10 +35,12 @@ export interface PipelineStats {
   readonly rejected: Record<string, number>;
   /** Sessions, gaps and rebirths, when the input is Sparkplug B. */
   readonly sparkplug?: sparkplug.SparkplugInputStats;
+  /** Present when the pipeline calibrates on the device (docs/calibration.md). */
+  readonly calibration?: CalibrationStatus;
 }
 
 /** Failures of the pipeline itself, reported like rejected readings. */
-export type PipelineFailure = 'queue_full' | 'inference_failed' | 'internal_error';
+export type PipelineFailure = 'queue_full' | 'inference_failed' | 'internal_error' | 'calibration_failed';
 
 export type PipelineState = 'created' | 'running' | 'stopping' | 'stopped';
 
@@ -79,7 +84,9 @@ export class Pipeline {
     inferenceFailures: 0,
     queueDropped: 0,
   };
-  private readonly postSpec: PostprocessSpec;
+  /** Not readonly: a calibration replaces its threshold. */
+  private postSpec: PostprocessSpec;
+  private readonly calibration: CalibrationSession | null;
   private readonly modelSha256: Uint8Array;
 
   constructor(
@@ -95,6 +102,8 @@ export class Pipeline {
       receipts?: PipelineReceipts;
       /** Peers that take windows of this pipeline (placement peer or auto). */
       remote?: RemoteLane;
+      /** Where a learned calibration is kept; needed with a calibration section. */
+      calibrationStore?: CalibrationStore;
     },
   ) {
     this.id = cfg.id;
@@ -130,6 +139,16 @@ export class Pipeline {
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
     this.runner = this.createRunner(model);
+    this.calibration = createPipelineCalibration(cfg, size, this.postSpec, {
+      ...components,
+      store: components.calibrationStore,
+      apply: (c) => {
+        this.runner.setNormalise(c.normalise);
+        const { threshold: _, ...rest } = this.postSpec;
+        this.postSpec = c.threshold === undefined ? rest : { ...rest, threshold: c.threshold };
+      },
+      report: (detail) => this.reject('calibration_failed', this.id, detail),
+    });
     try {
       checkPostprocessSpec(this.postSpec); // refuse at start, not once per window
     } catch (err) {
@@ -196,6 +215,7 @@ export class Pipeline {
     // Running before the SUBACK: queued QoS 1 readings can arrive right behind it.
     this.state = 'running';
     try {
+      await this.calibration?.start(); // a stored calibration is in force before the first reading
       await this.components.link.subscribe(this.cfg.input.topic, this.cfg.input.qos, (topic, payload) =>
         this.onMessage(topic, payload),
       );
@@ -219,6 +239,7 @@ export class Pipeline {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.components.link.unsubscribe(this.cfg.input.topic).catch(() => undefined);
     await this.runner.idle();
+    await this.calibration?.stop();
     await this.sparkplugOut?.stop();
     this.state = 'stopped';
   }
@@ -233,6 +254,7 @@ export class Pipeline {
       sensors: this.windows.sensorCount,
       rejected: this.errors.counts(),
       ...(this.sparkplugIn ? { sparkplug: this.sparkplugIn.stats() } : {}),
+      ...(this.calibration ? { calibration: this.calibration.status() } : {}),
     };
   }
 
@@ -285,7 +307,29 @@ export class Pipeline {
 
   private enqueue(job: Job): void {
     this.counters.windows++;
-    this.runner.push(job);
+    const calibrating = this.calibration?.collect(job.window.values);
+    if (calibrating) this.publishCalibrating(job, calibrating);
+    else this.runner.push(job);
+  }
+
+  /** While calibrating a window gets no verdict: its result says how far probation is. */
+  private publishCalibrating(job: Job, calibrating: CalibrationProgress): void {
+    this.seq++;
+    this.counters.results++;
+    const result = buildResult({
+      node: this.components.nodeId,
+      pipeline: this.id,
+      seq: this.seq,
+      window: job.window,
+      model: this.components.model,
+      post: {},
+      threshold: undefined,
+      outputs: undefined,
+      calibrating,
+      latencyMs: performance.now() - job.arrivedAt,
+      ts: this.now(),
+    });
+    this.publish(JSON.stringify(result));
   }
 
   /**

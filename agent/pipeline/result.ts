@@ -18,6 +18,11 @@ export interface InferenceResult {
   outputs?: Record<string, number[]>;
   /** The peer that ran the model, when the window was offloaded (the node field is still ours). */
   ranOn?: string;
+  /**
+   * Present while the pipeline learns its calibration (docs/calibration.md): windows collected
+   * out of the probation length. Such a result has no score, threshold or anomaly.
+   */
+  calibrating?: { done: number; of: number };
   /** From arrival of the reading that completed the window to the result being handed to MQTT. */
   latencyMs: number;
   ts: number;
@@ -33,6 +38,7 @@ export interface ResultParts {
   threshold: number | undefined;
   outputs: Record<string, number[]> | undefined;
   ranOn?: string | undefined;
+  calibrating?: { done: number; of: number } | undefined;
   latencyMs: number;
   ts: number;
 }
@@ -55,6 +61,7 @@ export function buildResult(p: ResultParts): InferenceResult {
   if (p.post.confidence !== undefined) result.confidence = round6(p.post.confidence);
   if (p.outputs) result.outputs = p.outputs;
   if (p.ranOn !== undefined) result.ranOn = p.ranOn;
+  if (p.calibrating !== undefined) result.calibrating = { done: p.calibrating.done, of: p.calibrating.of };
   return result;
 }
 
