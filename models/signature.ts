@@ -6,7 +6,7 @@ import { ModelSignatureMismatchError } from './errors.js';
 import type { LoadedModel, ModelManifest } from './manifest.js';
 import { inspectModel, type ModelInfo, type TensorInfo } from './onnx/inspect.js';
 import type { Dim, InspectedDim } from './onnx/types.js';
-import { TensorPlan } from './tensor-plan.js';
+import { shapeText, TensorPlan } from './tensor-plan.js';
 
 type DeclaredTensor = ModelManifest['inputs'][number];
 
@@ -92,8 +92,7 @@ function shapeMismatch(declared: readonly Dim[], actual: readonly InspectedDim[]
 }
 
 function formatShape(shape: readonly (Dim | null)[] | null): string {
-  if (shape === null) return 'unknown';
-  return `[${shape.map((d) => (d === null ? '?' : typeof d === 'string' ? JSON.stringify(d) : String(d))).join(', ')}]`;
+  return shape === null ? 'unknown' : shapeText(shape);
 }
 
 function formatTensor(t: TensorInfo): string {

@@ -1,13 +1,13 @@
 /** Builds the calibration session of a pipeline from its config: what Pipeline needs and no more. */
-import { FieldmeshError } from '../../protocol/errors.js';
+
+import type { ModelManifest } from '../../models/manifest.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { PostprocessSpec } from '../infer/postprocess.js';
+import { PipelineConfigError } from '../pipeline/model-fit.js';
 import { CalibrationSession, type CalibrationSessionComponents } from './session.js';
 
 /** Bound on the probation buffer: windows × window size float32 samples (64 MB). */
 const MAX_PROBATION_SAMPLES = 16_000_000;
-/** Windows per model call while learning the threshold. */
-const SCORE_BATCH = 64;
 
 export type PipelineCalibrationParts = Omit<
   CalibrationSessionComponents,
@@ -15,6 +15,14 @@ export type PipelineCalibrationParts = Omit<
 > & {
   readonly store: CalibrationSessionComponents['store'] | undefined;
 };
+
+/** The normalisation a pipeline applies until it learns one: its own override, else the manifest's. */
+export function configuredNormalise(
+  cfg: PipelineConfig,
+  model: { readonly manifest: ModelManifest },
+): { mean: number; std: number } {
+  return cfg.normalise ?? model.manifest.preprocessing.normalise;
+}
 
 /**
  * The pipeline's calibration session, or null without a `calibration` section. Throws
@@ -28,8 +36,7 @@ export function createPipelineCalibration(
 ): CalibrationSession | null {
   const rule = cfg.calibration;
   if (rule === undefined) return null;
-  const refuse = (why: string) =>
-    new FieldmeshError('PIPELINE_CONFIG_INVALID', `pipeline "${cfg.id}": ${why}`);
+  const refuse = (why: string) => new PipelineConfigError(cfg.id, why);
   if (rule.threshold && postSpec.score === undefined) {
     throw refuse(
       `calibration.threshold needs an anomaly score, but model "${parts.model.id}" names no postprocessing.score output; set calibration.threshold: false`,
@@ -43,12 +50,9 @@ export function createPipelineCalibration(
   const { store } = parts;
   if (store === undefined)
     throw refuse('calibration is configured but the agent gave the pipeline no calibration store');
-  const maxBatch = parts.model.batchable ? SCORE_BATCH : 1;
-  // What is in force without calibration: the same sources, in the same order, as the pipeline's.
-  const baseline = {
-    normalise: cfg.normalise ?? parts.model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 },
-    threshold: postSpec.threshold,
-  };
+  const maxBatch = parts.model.batchable ? cfg.batch.maxSize : 1;
+  // What is in force without calibration.
+  const baseline = { normalise: configuredNormalise(cfg, parts.model), threshold: postSpec.threshold };
   return new CalibrationSession(cfg.id, rule, windowSize, {
     ...parts,
     store,

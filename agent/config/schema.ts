@@ -3,6 +3,7 @@ import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { bridgeSection } from './bridge-schema.js';
 import { brokerSection, peerId } from './broker-schema.js';
+import { batchSection, calibrationSection } from './inference-schema.js';
 import { meshSection } from './mesh-schema.js';
 import { mqttSection } from './mqtt-schema.js';
 
@@ -197,35 +198,7 @@ const pipelineEntry = z.strictObject({
     .optional()
     .describe("Override the manifest's normalisation (x - mean) / std."),
   threshold: z.number().optional().describe("Override the manifest's anomaly threshold."),
-  calibration: z
-    .strictObject({
-      windows: z
-        .number()
-        .int()
-        .min(16)
-        .max(100_000)
-        .default(500)
-        .describe('Probation length: windows collected (no verdicts published) before learning.'),
-      quantile: z
-        .number()
-        .gt(0.5)
-        .lt(1)
-        .default(0.995)
-        .describe('Threshold = margin × this quantile of the probation windows’ scores.'),
-      margin: z.number().min(1).max(100).default(1.25).describe('Multiplies the score quantile.'),
-      normalise: z
-        .boolean()
-        .default(true)
-        .describe('Learn mean/std of the raw readings (conflicts with an explicit normalise).'),
-      threshold: z
-        .boolean()
-        .default(true)
-        .describe('Learn the anomaly threshold (conflicts with an explicit threshold).'),
-    })
-    .optional()
-    .describe(
-      'Learn normalisation and threshold on this device from a probation period of live data; see docs/calibration.md.',
-    ),
+  calibration: calibrationSection,
   placement: z
     .enum(['local', 'peer', 'auto'])
     .default('local')
@@ -238,27 +211,7 @@ const pipelineEntry = z.strictObject({
     .min(0)
     .default(2)
     .describe('With placement auto: windows waiting for the local model beyond which new ones go to peers.'),
-  batch: z
-    .strictObject({
-      maxSize: z
-        .number()
-        .int()
-        .min(1)
-        .max(1024)
-        .default(64)
-        .describe(
-          'Most queued windows one model call takes (models whose input has a batch dimension; others run one window per call).',
-        ),
-      maxAddedLatencyMs: z
-        .number()
-        .min(0)
-        .default(100)
-        .describe(
-          'Bound on the time a window waits for the rest of its batch to compute: a call takes at most 1 + this / (the measured time per window) windows. 0 runs every window alone. Batching never holds a window back waiting for others.',
-        ),
-    })
-    .prefault({})
-    .describe('Micro-batching: windows that queue up behind a running call run together in the next one.'),
+  batch: batchSection,
   results: z
     .strictObject({
       topic: z

@@ -4,7 +4,6 @@ import type { InferenceBackend } from './worker-session.js';
 
 /** What a session of either onnxruntime package (node or web) offers a backend. */
 export interface OrtSession {
-  readonly inputNames: readonly string[];
   run(feeds: Record<string, unknown>, fetches: readonly string[]): Promise<unknown>;
   release(): Promise<void>;
 }
@@ -21,10 +20,6 @@ export class SessionBackend implements InferenceBackend {
     private readonly session: OrtSession,
     private readonly tensor: TensorFactory,
   ) {}
-
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
 
   run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs> {
     const named: Record<string, unknown> = {};

@@ -28,7 +28,7 @@ export interface WireTensor {
 }
 
 export type WorkerToHost =
-  | { kind: 'ready'; inputNames: string[] }
+  | { kind: 'ready' }
   | { kind: 'failed'; message: string }
   | { kind: 'done'; id: number; outputs: Record<string, WireTensor> }
   | { kind: 'error'; id: number; message: string }
@@ -45,7 +45,7 @@ export function sessionWorkerMain(req: (id: string) => unknown): void {
 
   ort.InferenceSession.create(data.bytes, data.options).then(
     (session) => {
-      say({ kind: 'ready', inputNames: [...session.inputNames] });
+      say({ kind: 'ready' });
       port.on('message', (m: HostToWorker) => {
         if (m.kind === 'release') {
           session.release().finally(() => say({ kind: 'released' }));

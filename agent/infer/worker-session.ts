@@ -19,7 +19,6 @@ export class ModelWorkerError extends FieldmeshError {
 
 /** How a ModelRuntime reaches its onnxruntime session: on the agent's thread or in a worker. */
 export interface InferenceBackend {
-  readonly inputNames: readonly string[];
   /** Runs one call; resolves with the outputs named in `fetches`, as onnxruntime gives them. */
   run(feeds: readonly Feed[], fetches: readonly string[]): Promise<ModelOutputs>;
   release(): Promise<void>;
@@ -35,7 +34,6 @@ let ortPath: string | undefined;
  * from the same model bytes.
  */
 export class WorkerBackend implements InferenceBackend {
-  inputNames: readonly string[] = [];
   private worker: Worker | null = null;
   private starting: Promise<void> | null = null;
   private nextId = 1;
@@ -112,7 +110,6 @@ export class WorkerBackend implements InferenceBackend {
       w.on('message', (m: WorkerToHost) => {
         if (m.kind === 'ready') {
           up = true;
-          this.inputNames = m.inputNames;
           this.worker = w;
           ready();
         } else if (m.kind === 'failed') {

@@ -6,6 +6,7 @@
  */
 import type { ModelManifest } from '../../models/manifest.js';
 import { shapeText } from '../../models/tensor-plan.js';
+import { FieldmeshError } from '../../protocol/errors.js';
 import type { PostprocessSpec } from '../infer/postprocess.js';
 
 interface FitModel {
@@ -62,5 +63,25 @@ function valuesPerWindow(
   return {
     count: (perRow as number[]).reduce((a, b) => a * b, 1),
     shape: shapeText(output.shape),
+  };
+}
+
+export class PipelineConfigError extends FieldmeshError {
+  constructor(pipelineId: string, why: string) {
+    super('PIPELINE_CONFIG_INVALID', `pipeline "${pipelineId}": ${why}`);
+  }
+}
+
+/** What a pipeline postprocesses by: the manifest's outputs, with the threshold in force. */
+export function postSpecOf(
+  model: { readonly manifest: ModelManifest },
+  threshold: number | undefined,
+): PostprocessSpec {
+  const p = model.manifest.postprocessing;
+  return {
+    ...(p?.score === undefined ? {} : { score: p.score }),
+    ...(threshold === undefined ? {} : { threshold }),
+    ...(p?.labels === undefined || p.labels.length === 0 ? {} : { labels: p.labels }),
+    ...(p?.labelOutput === undefined ? {} : { labelOutput: p.labelOutput }),
   };
 }

@@ -1,7 +1,5 @@
-import { FieldmeshError } from '../../protocol/errors.js';
-import { outputBytes, sha256, type TensorLike, tensorBytes } from '../../protocol/tensors.js';
 import type { Topics } from '../../protocol/topics.js';
-import { createPipelineCalibration } from '../calibrate/pipeline-calibration.js';
+import { configuredNormalise, createPipelineCalibration } from '../calibrate/pipeline-calibration.js';
 import type { CalibrationProgress, CalibrationSession, CalibrationStatus } from '../calibrate/session.js';
 import type { CalibrationStore } from '../calibrate/store.js';
 import type { PipelineConfig } from '../config/schema.js';
@@ -14,8 +12,8 @@ import type { MqttLink } from '../mqtt/link.js';
 import { SlidingWindows } from '../window/sliding-window.js';
 import { BatchRunner, type Job, outputsOfRow, type RemoteLane, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
-import { modelFitProblems } from './model-fit.js';
-import type { ReceiptSink } from './receipt-sink.js';
+import { modelFitProblems, PipelineConfigError, postSpecOf } from './model-fit.js';
+import { type ReceiptSink, receiptJob } from './receipt-sink.js';
 import { buildResult } from './result.js';
 import * as sparkplug from './sparkplug-wiring.js';
 
@@ -173,7 +171,7 @@ export class Pipeline {
         maxQueue: MAX_QUEUE,
         maxBatch: model.batchable ? this.cfg.batch.maxSize : 1,
         maxAddedLatencyUs: this.cfg.batch.maxAddedLatencyMs * 1000,
-        normalise: this.cfg.normalise ?? model.manifest.preprocessing?.normalise ?? { mean: 0, std: 1 },
+        normalise: configuredNormalise(this.cfg, model),
       },
       {
         model,
@@ -332,28 +330,10 @@ export class Pipeline {
     this.publish(JSON.stringify(result));
   }
 
-  /**
-   * One receipt per model call (not per window): digests over the exact input handed to
-   * onnxruntime and over every output. The input is handed over as a view of the runner's
-   * buffer, which the next call reuses: the sink copies what it keeps, synchronously.
-   */
+  /** One receipt per model call (not per window), over the window tensor and every output. */
   private recordReceipt(receipts: PipelineReceipts, rows: number, outputs: ModelOutputs, run: RunInfo): void {
     try {
-      const input = tensorBytes(run.input);
-      // onnxruntime hands back typed arrays; OutputTensor only types them loosely for tests.
-      const output = outputBytes(outputs as unknown as Readonly<Record<string, TensorLike>>);
-      receipts.sink.record({
-        pipelineId: this.id,
-        consumerKey: receipts.consumerKey,
-        modelSha256: this.modelSha256,
-        inputDigest: sha256(input),
-        outputDigest: sha256(output),
-        startTimeMs: run.startTimeMs,
-        computeTimeUs: run.computeTimeUs,
-        sampleCount: rows,
-        input,
-        output,
-      });
+      receipts.sink.record(receiptJob(this.id, receipts.consumerKey, this.modelSha256, rows, outputs, run));
     } catch (err) {
       // A receipt must never cost the results; the failure is reported like a bad reading.
       this.reject('internal_error', this.id, `receipt not recorded: ${(err as Error).message}`);
@@ -412,18 +392,4 @@ export class Pipeline {
   }
 }
 
-export class PipelineConfigError extends FieldmeshError {
-  constructor(pipelineId: string, why: string) {
-    super('PIPELINE_CONFIG_INVALID', `pipeline "${pipelineId}": ${why}`);
-  }
-}
-
-function postSpecOf(model: ModelRuntime, threshold: number | undefined): PostprocessSpec {
-  const p = model.manifest.postprocessing;
-  return {
-    ...(p?.score === undefined ? {} : { score: p.score }),
-    ...(threshold === undefined ? {} : { threshold }),
-    ...(p?.labels === undefined || p.labels.length === 0 ? {} : { labels: p.labels }),
-    ...(p?.labelOutput === undefined ? {} : { labelOutput: p.labelOutput }),
-  };
-}
+export { PipelineConfigError } from './model-fit.js';

@@ -1,3 +1,7 @@
+import { outputBytes, sha256, type TensorLike, tensorBytes } from '../../protocol/tensors.js';
+import type { ModelOutputs } from '../infer/model-runtime.js';
+import type { RunInfo } from './batch-runner.js';
+
 /**
  * Where a pipeline hands the record of each inference job (one model.run call over `rows`
  * windows). The pipeline does not know how receipts are stored or sent; the agent injects a
@@ -26,12 +30,38 @@ export interface ReceiptJob {
    */
   readonly sequence?: number;
   /**
-   * The input bytes exactly as handed to onnxruntime: a view of the runner's reused buffer,
+   * The window tensor's bytes (docs/model-inputs.md §1): a view of the runner's reused buffer,
    * valid only during record(); a sink that keeps them copies them.
    */
   readonly input: Uint8Array;
   /** Every output's bytes in the protocol order (protocol/tensors.ts outputBytes). */
   readonly output: Uint8Array;
+}
+
+/** The record of one model call the pipeline ran itself, with the digests the receipt commits to. */
+export function receiptJob(
+  pipelineId: string,
+  consumerKey: Uint8Array,
+  modelSha256: Uint8Array,
+  rows: number,
+  outputs: ModelOutputs,
+  run: RunInfo,
+): ReceiptJob {
+  const input = tensorBytes(run.input);
+  // onnxruntime hands back typed arrays; OutputTensor only types them loosely for tests.
+  const output = outputBytes(outputs as unknown as Readonly<Record<string, TensorLike>>);
+  return {
+    pipelineId,
+    consumerKey,
+    modelSha256,
+    inputDigest: sha256(input),
+    outputDigest: sha256(output),
+    startTimeMs: run.startTimeMs,
+    computeTimeUs: run.computeTimeUs,
+    sampleCount: rows,
+    input,
+    output,
+  };
 }
 
 export interface ReceiptSink {

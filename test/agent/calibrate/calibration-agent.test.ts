@@ -179,6 +179,11 @@ describe('calibration on the device (example vibration model, real broker and on
 
     const shipped = measure('shipped');
     const learned = measure('learned');
+    const line = (name: string, m: ReturnType<typeof measure>) =>
+      `${name}: ${Math.round(m.fpRate * m.healthy)} of ${m.healthy} healthy windows flagged, ` +
+      `${Math.round(m.recall * m.faulty)} of ${m.faulty} faulty ones`;
+    // The figures the README quotes.
+    console.log(`${line('shipped calibration', shipped)}\n${line('learned calibration', learned)}`);
     expect(shipped.fpRate).toBeGreaterThan(0.9); // the shipped normalisation: nonsense on this sensor
     expect(learned.healthy).toBeGreaterThan(400);
     expect(learned.fpRate).toBeLessThanOrEqual(0.01);
