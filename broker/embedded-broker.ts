@@ -9,6 +9,7 @@ import { DEFAULT_TOPIC_ROOT } from '../protocol/topics.js';
 import { compileAcl, OPEN_ACL } from './acl.js';
 import { createBrokerAuthenticator } from './auth.js';
 import { type EmbeddedBrokerInit, type ResolvedLimits, resolveLimits } from './broker-init.js';
+import { type ConnackFirstCounts, sendConnackFirst } from './connack-first.js';
 import { BrokerSetupError, ConnectRefusedError } from './errors.js';
 import { createBrokerHooks, type HookCounts, remoteAddressOf, skipDeniedPublishes } from './hooks.js';
 import { LogThrottle } from './log-throttle.js';
@@ -22,7 +23,7 @@ export interface EmbeddedBrokerComponents {
   logger: Logger;
 }
 
-export interface BrokerCounters extends Readonly<HookCounts> {
+export interface BrokerCounters extends Readonly<HookCounts>, Readonly<ConnackFirstCounts> {
   /** Clients connected now (CONNACK 0 sent, not yet gone). */
   readonly clientsConnected: number;
   /** TCP connections closed at once because their address opened too many too fast. */
@@ -83,6 +84,8 @@ export function createEmbeddedBroker(
     packetsTooLarge: 0,
     protocolErrors: 0,
     tlsHandshakeFailures: 0,
+    deliveriesBeforeConnack: 0,
+    deliveriesDroppedBeforeConnack: 0,
   };
   const throttle = new LogThrottle();
   let running: Running | null = null;
@@ -114,6 +117,7 @@ export function createEmbeddedBroker(
       ...(storage.maxTopicLevels === undefined ? {} : { maxTopicLevels: storage.maxTopicLevels }),
     });
     skipDeniedPublishes(aedes, denied);
+    sendConnackFirst(aedes, counts, log);
     try {
       await aedes.listen();
     } catch (err) {

@@ -77,7 +77,9 @@ describe('brokers sharing one Redis act as one site broker', () => {
     // aedes sends the PUBACK before it queues the message for offline sessions, and handles a
     // client's next packet only after that: once this one is acknowledged, all 20 are queued in
     // Redis. (A session that moves while messages are still being queued can get the last ones
-    // live before the queue: docs/broker-storage.md.)
+    // live before the queue: docs/broker-storage.md.) Live copies that reach B while the session
+    // is being restored there are left to the queue, so they neither come before the CONNACK
+    // (mqtt.js would never connect) nor ahead of the queue: broker/connack-first.ts.
     await pub.publishAsync('elsewhere/fence', '', { qos: 1 });
 
     const back = await recording(b.url, { clientId: 'historian', clean: false });
