@@ -12,9 +12,11 @@ import { brokerMode } from './config/broker-schema.js';
 import type { Config, ModelConfig } from './config/schema.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
 import type { ModelRuntime } from './infer/model-runtime.js';
+import type { SwapRecord } from './infer/model-slot.js';
 import type { Logger } from './log.js';
 import { createMeshNode, type MeshNode } from './mesh/mesh-node.js';
 import { loadModelOrFetch } from './mesh/model-on-demand.js';
+import { ModelSwaps } from './model-swaps.js';
 import type { MqttLink } from './mqtt/link.js';
 import { type NodeRecord, nodeName, nodeRecordJson, SOFTWARE_VERSION } from './node-record.js';
 import { Pipeline, type PipelineReceipts, type PipelineStats } from './pipeline/pipeline.js';
@@ -27,11 +29,23 @@ export interface PartFailure {
   message: string;
 }
 
+export interface ModelStatus {
+  id: string;
+  version: string;
+  sha256: string;
+  runs: number;
+  failures: number;
+  /** Swaps to new versions, newest last (docs/model-swap.md); absent when there were none. */
+  swaps?: SwapRecord[];
+  /** The candidate running beside this model, when there is one. */
+  shadow?: { version: string; sha256: string };
+}
+
 export interface AgentStatus {
   node: { id: string; name: string; version: string };
   mqtt: { url: string; connected: boolean };
   broker?: { url: string };
-  models: { id: string; version: string; sha256: string; runs: number; failures: number }[];
+  models: ModelStatus[];
   pipelines: PipelineStats[];
   failures: PartFailure[];
   /** Present when settlement is configured and the receipt parts started. */
@@ -51,7 +65,7 @@ export class Agent {
   private bridge: Bridge | null = null;
   private link: MqttLink | null = null;
   private mesh: MeshNode | null = null;
-  private readonly models = new Map<string, ModelRuntime>();
+  private readonly models: ModelSwaps;
   private readonly pipelines: Pipeline[] = [];
   private readonly failures: PartFailure[] = [];
   private receipts: ReceiptService | null = null;
@@ -61,8 +75,24 @@ export class Agent {
 
   constructor(
     private readonly config: Readonly<Config>,
-    private readonly components: { logger: Logger; identity?: NodeIdentity },
-  ) {}
+    private readonly components: {
+      logger: Logger;
+      identity?: NodeIdentity;
+      /** Manifest watcher timing (tests shorten it). */
+      swapWatch?: { debounceMs?: number; pollMs?: number };
+    },
+  ) {
+    this.models = new ModelSwaps({
+      logger: components.logger.child({ component: 'model-swap' }),
+      load: (cfg) => this.loadModel(cfg),
+      fit: {
+        problems: (id, candidate, as) =>
+          this.pipelines.filter((p) => p.modelId === id).flatMap((p) => p.swapProblems(candidate, as)),
+      },
+      changed: () => this.publishRecord('online'),
+      ...(components.swapWatch === undefined ? {} : { watch: components.swapWatch }),
+    });
+  }
 
   get nodeId(): string {
     if (!this.identity) throw new Error('the agent has not started');
@@ -88,7 +118,7 @@ export class Agent {
       this.mesh = createMeshNode(config, {
         identity: this.identity,
         logger: log,
-        models: () => [...this.models.values()],
+        models: () => this.models.runtimes(),
         queuedWindows: () => this.pipelines.reduce((n, p) => n + p.stats().queueDepth, 0),
         ownBrokerUrl: () => this.broker?.url ?? null,
       });
@@ -118,6 +148,7 @@ export class Agent {
       ...(this.receipts ? { receipts: this.receipts.sink, vouchers: this.receipts.vouchers } : {}),
     });
     await this.startPipelines(topics);
+    await this.models.start();
     await this.startBridge();
     this.publishRecord('online');
     log.info(
@@ -155,6 +186,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     const log = this.components.logger;
+    this.models.stopWatching();
     for (const p of this.pipelines) {
       await p
         .stop()
@@ -183,7 +215,7 @@ export class Agent {
       await this.link.stop();
       await offline;
     }
-    for (const m of this.models.values()) await m.close().catch(() => undefined);
+    await this.models.close().catch(() => undefined);
     await this.bridge?.stop().catch((err: Error) => log.warn({ err: err.message }, 'bridge stop failed'));
     await this.mesh?.stop().catch((err: Error) => log.warn({ err: err.message }, 'mesh stop failed'));
     await this.broker?.stop();
@@ -197,12 +229,7 @@ export class Agent {
         version: SOFTWARE_VERSION,
       },
       mqtt: { url: this.mqttUrl, connected: this.connected },
-      models: [...this.models.values()].map((m) => ({
-        id: m.id,
-        version: m.manifest.version,
-        sha256: m.sha256,
-        ...m.stats,
-      })),
+      models: this.models.all().map((slot) => this.modelStatus(slot.id)),
       pipelines: this.pipelines.map((p) => p.stats()),
       failures: [...this.failures],
     };
@@ -212,6 +239,22 @@ export class Agent {
       status.receipts = { ...this.receipts.status(), url: this.config.settlement.url };
     }
     return status;
+  }
+
+  private modelStatus(id: string): ModelStatus {
+    const slot = this.models.get(id);
+    if (slot === undefined) throw new Error(`no model ${id}`);
+    const m = slot.current;
+    const swaps = this.models.history(id);
+    const shadow = slot.shadow;
+    return {
+      id: m.id,
+      version: m.manifest.version,
+      sha256: m.sha256,
+      ...m.stats,
+      ...(swaps.length === 0 ? {} : { swaps }),
+      ...(shadow === null ? {} : { shadow: { version: shadow.manifest.version, sha256: shadow.sha256 } }),
+    };
   }
 
   private async loadIdentity(): Promise<NodeIdentity> {
@@ -227,7 +270,7 @@ export class Agent {
     for (const cfg of this.config.models) {
       if (!wanted.has(cfg.id) && !serving) continue;
       try {
-        this.models.set(cfg.id, await this.loadModel(cfg));
+        this.models.add(cfg, await this.loadModel(cfg));
       } catch (err) {
         this.fail(`model ${cfg.id}`, err);
       }
@@ -292,7 +335,7 @@ export class Agent {
         continue;
       }
       try {
-        const remote = this.mesh?.remoteLane(cfg, model.sha256, model.windowSize, model);
+        const remote = this.mesh?.remoteLane(cfg, () => model.current.sha256, model.windowSize, model);
         const pipeline = new Pipeline(cfg, {
           link: this.link as MqttLink,
           model,
@@ -346,7 +389,7 @@ export class Agent {
     return nodeRecordJson(status, {
       id: this.identity?.peerId ?? '',
       name: nodeName(this.config.node.name),
-      models: [...this.models.values()],
+      models: this.models.all().map((s) => s.current),
       pipelines: this.pipelines.map((p) => ({ id: p.id, state: p.stats().state })),
       broker: this.broker?.url,
     });

@@ -10,6 +10,11 @@ export interface Topics {
   node(peerId: string): string;
   /** Results of one pipeline, from every node that runs it (the node id is in the payload). */
   results(pipelineId: string): string;
+  /**
+   * Results of a shadow candidate beside the running model (docs/model-swap.md), one per
+   * window, with the `seq` of the running model's result for the same window.
+   */
+  shadowResults(pipelineId: string): string;
   /** Rejected readings and failures of one pipeline. */
   errors(pipelineId: string): string;
   /** Commands to recalibrate one pipeline (docs/calibration.md); not retained. */
@@ -30,6 +35,7 @@ export function topicsFor(root: string = DEFAULT_TOPIC_ROOT): Topics {
     root: r,
     node: (peerId) => `${r}nodes/${peerId}`,
     results: (pipelineId) => `${r}pipelines/${pipelineId}/results`,
+    shadowResults: (pipelineId) => `${r}pipelines/${pipelineId}/shadow`,
     errors: (pipelineId) => `${r}pipelines/${pipelineId}/errors`,
     calibrate: (pipelineId) => `${r}pipelines/${pipelineId}/calibrate`,
     calibrationState: (pipelineId, peerId) => `${r}pipelines/${pipelineId}/calibration/${peerId}`,

@@ -52,3 +52,50 @@ export const batchSection = z
   })
   .prefault({})
   .describe('Micro-batching: windows that queue up behind a running call run together in the next one.');
+
+export const swapSection = z
+  .strictObject({
+    watch: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Swap in a new version when the manifest file changes (checked on file events and every 30 s).',
+      ),
+    probationCalls: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(200)
+      .describe('Calls the new version makes, with the previous one still loaded, before it is kept.'),
+    maxErrorRate: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.02)
+      .describe(
+        'Roll back once more than this share of probationCalls have failed (each failed call is run again on the previous version).',
+      ),
+    maxLatencyRatio: z
+      .number()
+      .min(1)
+      .max(1000)
+      .default(3)
+      .describe(
+        "Roll back at the end of probation when the new version's mean time per window is more than this many times the previous one's.",
+      ),
+  })
+  .default({ watch: true, probationCalls: 200, maxErrorRate: 0.02, maxLatencyRatio: 3 })
+  .describe('Hot swap of this model to a new version; see docs/model-swap.md.');
+
+export const shadowSection = z
+  .strictObject({
+    manifest: z
+      .string()
+      .min(1)
+      .describe('Manifest of the candidate, relative to the config; watched like the main one.'),
+  })
+  .optional()
+  .describe(
+    'A candidate run beside this model on the same windows; its results go to pipelines/<id>/shadow. See docs/model-swap.md.',
+  );

@@ -141,6 +141,10 @@ function resolvePaths(cfg: Config, baseDir: string): Config {
       aclFile: opt(broker.aclFile),
     },
     node: { ...cfg.node, dataDir: path.resolve(baseDir, cfg.node.dataDir) },
-    models: cfg.models.map((m) => ({ ...m, manifest: path.resolve(baseDir, m.manifest) })),
+    models: cfg.models.map((m) => ({
+      ...m,
+      manifest: path.resolve(baseDir, m.manifest),
+      ...(m.shadow === undefined ? {} : { shadow: { manifest: path.resolve(baseDir, m.shadow.manifest) } }),
+    })),
   };
 }

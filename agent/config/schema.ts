@@ -3,7 +3,7 @@ import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
 import { bridgeSection } from './bridge-schema.js';
 import { brokerSection, peerId } from './broker-schema.js';
-import { batchSection, calibrationSection } from './inference-schema.js';
+import { batchSection, calibrationSection, shadowSection, swapSection } from './inference-schema.js';
 import { meshSection } from './mesh-schema.js';
 import { mqttSection } from './mqtt-schema.js';
 
@@ -87,6 +87,8 @@ const modelEntry = z.strictObject({
     .describe(
       'Which onnxruntime build runs this model. auto: the native build where this platform has one, else WebAssembly (armv7 has none). native: the native build only; the agent refuses to start where it cannot load. wasm: onnxruntime-web (WebAssembly): single-threaded and always on the main thread (worker and threads do not apply), slower than native on heavy models and slower to load the first model; outputs match native within 1e-4 relative (tested on every example model). See docs/model-backends.md.',
     ),
+  swap: swapSection,
+  shadow: shadowSection,
 });
 
 const sensorFrom = z.discriminatedUnion('from', [

@@ -6,6 +6,7 @@ import { FieldmeshError } from '../../protocol/errors.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { type BackendKind, chooseBackend } from './backend-choice.js';
+import type { FillInput, ModelCall } from './model-slot.js';
 import { createInlineBackend, nativeAvailable } from './native-backend.js';
 import type { ModelOutputs } from './postprocess.js';
 import { createWasmBackend } from './wasm-backend.js';
@@ -25,6 +26,9 @@ export class ModelRunError extends FieldmeshError {
 }
 
 export type { ModelOutputs } from './postprocess.js';
+
+/** What a session is made from: a model entry without its swap and shadow settings. */
+export type RuntimeConfig = Omit<ModelConfig, 'swap' | 'shadow'>;
 
 /**
  * `worker: auto` moves a session to its own thread when one warm call takes this long. Below
@@ -78,7 +82,7 @@ export class ModelRuntime {
     this.batchable = this.plan.batchable;
   }
 
-  static async load(cfg: ModelConfig, components: { logger: Logger }): Promise<ModelRuntime> {
+  static async load(cfg: RuntimeConfig, components: { logger: Logger }): Promise<ModelRuntime> {
     const log = components.logger.child({ component: 'model', model: cfg.id });
     const backend = await backendFor(cfg, log);
     const file = await loadModelFile(cfg.manifest); // throws on a digest mismatch, naming both digests
@@ -111,7 +115,7 @@ export class ModelRuntime {
    * checks it against the manifest, warms it up.
    */
   private static async open(
-    cfg: ModelConfig,
+    cfg: RuntimeConfig,
     file: LoadedModel,
     backend: BackendKind,
     worker: boolean,
@@ -177,6 +181,17 @@ export class ModelRuntime {
     return out;
   }
 
+  /** The call interface of ModelSlot, for a model that is never swapped (tests, benches). */
+  async call(rows: number, fill: FillInput): Promise<ModelCall> {
+    const input = fill(this);
+    return { outputs: await this.run(input, rows), model: this, input };
+  }
+
+  /** What ModelSlot calls the version new calls go to: always this one. */
+  get current(): ModelRuntime {
+    return this;
+  }
+
   private runError(err: unknown, feeds: ReturnType<TensorPlan['feeds']>): Error {
     if (err instanceof ModelWorkerError) return err;
     const fed = feeds.map((f) => `"${f.name}" ${f.type} ${shapeText(f.dims)}`).join(', ');
@@ -226,7 +241,7 @@ function precheck(id: string, file: LoadedModel): void {
  * Resolves `models[].backend` for this machine. `wasm` never loads onnxruntime-node at all;
  * the other settings probe it once per process. WebAssembly sessions stay on the main thread.
  */
-async function backendFor(cfg: ModelConfig, log: Logger): Promise<BackendKind> {
+async function backendFor(cfg: RuntimeConfig, log: Logger): Promise<BackendKind> {
   const native = cfg.backend === 'wasm' ? undefined : await nativeAvailable();
   const backend = native === undefined ? 'wasm' : chooseBackend(cfg.id, cfg.backend, native);
   if (native?.available === false) {

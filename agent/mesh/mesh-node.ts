@@ -173,19 +173,23 @@ export class MeshNode {
     await this.client.start();
   }
 
-  /** The remote lane of a pipeline, or undefined for placement local. */
+  /**
+   * The remote lane of a pipeline, or undefined for placement local. `sha256` is the digest of
+   * the model version peers are asked for; a function when the local version can be swapped.
+   */
   remoteLane(
     p: PipelinePlacement,
-    sha256: string,
+    sha256: string | (() => string),
     width: number,
-    local: ModelRuntime | null,
+    local: { readonly computeUs: number } | null,
   ): RemoteLane | undefined {
     const client = this.client;
     if (p.placement === 'local' || client === null) return undefined;
+    const digest = typeof sha256 === 'function' ? sha256 : () => sha256;
     return {
-      hasRoom: () => client.bestPeer(sha256) !== null,
+      hasRoom: () => client.bestPeer(digest()) !== null,
       wants: (_busy, depth) => {
-        const best = client.bestPeer(sha256);
+        const best = client.bestPeer(digest());
         const decision = decidePlacement(
           {
             placement: p.placement,
@@ -199,7 +203,7 @@ export class MeshNode {
         );
         return decision.where === 'peer';
       },
-      run: (input, rows) => client.run(sha256, input, rows, width),
+      run: (input, rows, version) => client.run(version ?? digest(), input, rows, width),
     };
   }
 

@@ -1,4 +1,5 @@
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
+import type { FillInput, ModelCall } from '../infer/model-slot.js';
 import { numericData } from '../infer/postprocess.js';
 import { normaliseInto } from '../window/normalise.js';
 import type { Window } from '../window/sliding-window.js';
@@ -19,7 +20,24 @@ export interface BatchRunnerInit {
    * takes at most 1 + this / (the model's measured time per window) windows. Absent: maxBatch.
    */
   maxAddedLatencyUs?: number;
-  normalise: { mean: number; std: number };
+  /** How windows are normalised for a model version (a new version may bring its own). */
+  normalise: Normalisation | ((model: ModelRuntime) => Normalisation);
+}
+
+export interface Normalisation {
+  readonly mean: number;
+  readonly std: number;
+}
+
+/** The model a runner calls: a ModelSlot (swappable) or a plain ModelRuntime. */
+export interface LocalModel {
+  readonly windowSize: number;
+  /** Mean compute time of one window, µs; 0 while unknown. */
+  readonly computeUs: number;
+  readonly batchable: boolean;
+  /** The version new calls go to. */
+  readonly current: ModelRuntime;
+  call(rows: number, fill: FillInput): Promise<ModelCall>;
 }
 
 /** How one model call went, for its receipt. */
@@ -32,6 +50,8 @@ export interface RunInfo {
   readonly computeTimeUs: number;
   /** The peer that ran it; absent when it ran here. The peer records the receipt, not us. */
   readonly provider?: string;
+  /** The model version that ran it (here), or whose digest the peer was asked for. */
+  readonly model?: ModelRuntime;
 }
 
 export interface BatchRunnerEvents {
@@ -51,6 +71,7 @@ export interface RemoteLane {
   run(
     input: Float32Array,
     rows: number,
+    sha256?: string,
   ): Promise<{ outputs: ModelOutputs; computeUs: number; provider: string }>;
 }
 
@@ -71,13 +92,13 @@ export class BatchRunner {
   private readonly input: Float32Array;
   private readonly size: number;
   /** Replaces init.normalise once set (on-device calibration, agent/calibrate). */
-  private normalisation: { mean: number; std: number } | null = null;
+  private normalisation: Normalisation | null = null;
 
   constructor(
     private readonly init: BatchRunnerInit,
     private readonly components: {
       /** Null when the model is not loaded here: windows only run on peers. */
-      model: ModelRuntime | null;
+      model: LocalModel | null;
       /** Samples per window; the model's when absent (required without a model). */
       windowSize?: number;
       events: BatchRunnerEvents;
@@ -92,7 +113,7 @@ export class BatchRunner {
   }
 
   /** The normalisation of windows not yet filled in, local and offloaded alike, from now on. */
-  setNormalise(normalise: { mean: number; std: number }): void {
+  setNormalise(normalise: Normalisation): void {
     this.normalisation = normalise;
   }
 
@@ -154,7 +175,8 @@ export class BatchRunner {
    */
   batchLimit(): number {
     const { maxBatch, maxAddedLatencyUs } = this.init;
-    if (maxAddedLatencyUs === undefined || maxBatch === 1) return maxBatch;
+    if (maxBatch === 1 || this.components.model?.batchable === false) return 1;
+    if (maxAddedLatencyUs === undefined) return maxBatch;
     if (maxAddedLatencyUs === 0) return 1;
     const perWindowUs = this.components.model?.computeUs ?? 0;
     if (perWindowUs <= 0) return maxBatch; // not measured yet: the first calls tell
@@ -165,23 +187,34 @@ export class BatchRunner {
     return this.queue.splice(0, Math.min(n, this.init.maxBatch));
   }
 
-  private fill(jobs: readonly Job[], into: Float32Array): Float32Array {
-    const { mean, std } = this.normalisation ?? this.init.normalise;
+  private fill(jobs: readonly Job[], into: Float32Array, model: ModelRuntime | undefined): Float32Array {
+    const { mean, std } = this.normalisation ?? this.normaliseFor(model);
     jobs.forEach((job, row) => {
       normaliseInto(job.window.values, mean, std, into.subarray(row * this.size, (row + 1) * this.size));
     });
     return into.subarray(0, jobs.length * this.size);
   }
 
-  private async runLocal(model: ModelRuntime, jobs: Job[]): Promise<void> {
+  private normaliseFor(model: ModelRuntime | undefined): Normalisation {
+    const n = this.init.normalise;
+    if (typeof n !== 'function') return n;
+    if (model === undefined) throw new Error('BatchRunner: a per-model normalisation needs a local model');
+    return n(model);
+  }
+
+  private async runLocal(model: LocalModel, jobs: Job[]): Promise<void> {
     this.localBusy = true;
-    const input = this.fill(jobs, this.input);
     const startTimeMs = Date.now();
     const started = performance.now();
     try {
-      const outputs = await model.run(input, jobs.length);
+      const call = await model.call(jobs.length, (version) => this.fill(jobs, this.input, version));
       const computeTimeUs = Math.round((performance.now() - started) * 1000);
-      this.components.events.ran(jobs, outputs, { input, startTimeMs, computeTimeUs });
+      this.components.events.ran(jobs, call.outputs, {
+        input: call.input,
+        startTimeMs,
+        computeTimeUs,
+        model: call.model,
+      });
     } catch (err) {
       this.components.events.failed(jobs, err as Error);
     } finally {
@@ -193,15 +226,17 @@ export class BatchRunner {
   private async runRemote(remote: RemoteLane, jobs: Job[]): Promise<void> {
     this.remoteBusy++;
     // A buffer of its own: the request is in flight while the local lane reuses its buffer.
-    const input = this.fill(jobs, new Float32Array(jobs.length * this.size));
+    const model = this.components.model?.current;
+    const input = this.fill(jobs, new Float32Array(jobs.length * this.size), model);
     const startTimeMs = Date.now();
     try {
-      const r = await remote.run(input, jobs.length);
+      const r = await remote.run(input, jobs.length, model?.sha256);
       this.components.events.ran(jobs, r.outputs, {
         input,
         startTimeMs,
         computeTimeUs: r.computeUs,
         provider: r.provider,
+        ...(model === undefined ? {} : { model }),
       });
     } catch (err) {
       if (this.components.model !== null) this.returned.push(...jobs);

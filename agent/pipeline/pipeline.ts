@@ -4,6 +4,7 @@ import type { CalibrationProgress, CalibrationSession, CalibrationStatus } from 
 import type { CalibrationStore } from '../calibrate/store.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
+import { ModelSlot } from '../infer/model-slot.js';
 import { checkPostprocessSpec, type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
 import { compileDecoder, type PayloadDecoder } from '../ingest/decoders.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
@@ -15,6 +16,7 @@ import { ErrorReporter } from './error-reporter.js';
 import { modelFitProblems, PipelineConfigError, postSpecOf } from './model-fit.js';
 import { type ReceiptSink, receiptJob } from './receipt-sink.js';
 import { buildResult } from './result.js';
+import { type PrimaryVerdict, ShadowRunner, type ShadowStats } from './shadow-runner.js';
 import * as sparkplug from './sparkplug-wiring.js';
 
 export interface PipelineStats {
@@ -35,6 +37,8 @@ export interface PipelineStats {
   readonly sparkplug?: sparkplug.SparkplugInputStats;
   /** Present when the pipeline calibrates on the device (docs/calibration.md). */
   readonly calibration?: CalibrationStatus;
+  /** Present while the model has a shadow candidate (docs/model-swap.md). */
+  readonly shadow?: ShadowStats;
 }
 
 /** Failures of the pipeline itself, reported like rejected readings. */
@@ -51,6 +55,8 @@ export interface PipelineReceipts {
 
 /** Bound on windows waiting for the model; past it the oldest are dropped and counted. */
 const MAX_QUEUE = 8192;
+/** For a model handed in without a slot: it is never offered a new version. */
+const NEVER_SWAPPED = { probationCalls: 1, maxErrorRate: 0, maxLatencyRatio: 1 };
 const STALE_SWEEP_MS = 10_000;
 
 /**
@@ -85,13 +91,19 @@ export class Pipeline {
   /** Not readonly: a calibration replaces its threshold. */
   private postSpec: PostprocessSpec;
   private readonly calibration: CalibrationSession | null;
-  private readonly modelSha256: Uint8Array;
+  private readonly model: ModelSlot;
+  /** The version the pipeline started with: postSpec is its spec. */
+  private readonly firstModel: ModelRuntime;
+  private readonly specs = new WeakMap<ModelRuntime, PostprocessSpec>();
+  private readonly digests = new WeakMap<ModelRuntime, Uint8Array>();
+  private readonly shadow: ShadowRunner;
 
   constructor(
     private readonly cfg: PipelineConfig,
     private readonly components: {
       link: MqttLink;
-      model: ModelRuntime;
+      /** A slot when the model can be swapped while the pipeline runs (docs/model-swap.md). */
+      model: ModelSlot | ModelRuntime;
       topics: Topics;
       nodeId: string;
       logger: Logger;
@@ -105,8 +117,12 @@ export class Pipeline {
     },
   ) {
     this.id = cfg.id;
-    const model = components.model;
-    this.modelSha256 = new Uint8Array(Buffer.from(model.sha256, 'hex'));
+    this.model =
+      components.model instanceof ModelSlot
+        ? components.model
+        : new ModelSlot(components.model, NEVER_SWAPPED, { logger: components.logger });
+    const model = this.model.current;
+    this.firstModel = model;
     const size = cfg.window.size ?? model.windowSize;
     this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
     const misfit = modelFitProblems(model, size, this.postSpec);
@@ -136,9 +152,10 @@ export class Pipeline {
     this.windows = new SlidingWindows({ ...cfg.window, size });
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
     this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
-    this.runner = this.createRunner(model);
+    this.runner = this.createRunner(this.model);
     this.calibration = createPipelineCalibration(cfg, size, this.postSpec, {
       ...components,
+      model,
       store: components.calibrationStore,
       apply: (c) => {
         this.runner.setNormalise(c.normalise);
@@ -162,16 +179,61 @@ export class Pipeline {
       },
       { publish: (t, p) => components.link.publishFast(t, p), logger: this.log, now },
     );
+    const shadowTopic = components.topics.shadowResults(cfg.id);
+    this.shadow = new ShadowRunner({
+      pipeline: cfg.id,
+      node: components.nodeId,
+      slot: this.model,
+      windowSize: size,
+      maxBatch: this.cfg.batch.maxSize,
+      normaliseFor: (m) => configuredNormalise(cfg, m),
+      postSpecFor: (m) => this.postSpecFor(m),
+      publish: (payload) => components.link.publishFast(shadowTopic, payload),
+      now: () => this.now(),
+    });
+  }
+
+  /** What a model version's outputs are read by: the first version's may be calibrated. */
+  private postSpecFor(model: ModelRuntime): PostprocessSpec {
+    if (model === this.firstModel) return this.postSpec;
+    let spec = this.specs.get(model);
+    if (spec === undefined) {
+      spec = postSpecOf(model, this.cfg.threshold ?? model.manifest.postprocessing?.threshold);
+      this.specs.set(model, spec);
+    }
+    return spec;
+  }
+
+  /**
+   * Why `candidate` cannot replace the running version for this pipeline (empty when it can).
+   * The window width is fixed while running; a calibration is learned per version.
+   */
+  swapProblems(candidate: ModelRuntime, as: 'swap' | 'shadow' = 'swap'): string[] {
+    const size = this.cfg.window.size ?? this.firstModel.windowSize;
+    if (this.calibration !== null && as === 'swap') {
+      return [
+        `pipeline "${this.id}" calibrates on the device and its calibration belongs to the running version: ` +
+          'restart the agent to change versions (the pipeline calibrates again)',
+      ];
+    }
+    const spec = postSpecOf(candidate, this.cfg.threshold ?? candidate.manifest.postprocessing?.threshold);
+    const problems = modelFitProblems(candidate, size, spec).map((p) => `pipeline "${this.id}": ${p}`);
+    try {
+      checkPostprocessSpec(spec);
+    } catch (err) {
+      problems.push(`pipeline "${this.id}": ${(err as Error).message}`);
+    }
+    return problems;
   }
 
   /** Windows go to the model one call at a time, batched when they queue up. */
-  private createRunner(model: ModelRuntime): BatchRunner {
+  private createRunner(model: ModelSlot): BatchRunner {
     return new BatchRunner(
       {
         maxQueue: MAX_QUEUE,
-        maxBatch: model.batchable ? this.cfg.batch.maxSize : 1,
+        maxBatch: this.cfg.batch.maxSize,
         maxAddedLatencyUs: this.cfg.batch.maxAddedLatencyMs * 1000,
-        normalise: configuredNormalise(this.cfg, model),
+        normalise: (version) => configuredNormalise(this.cfg, version),
       },
       {
         model,
@@ -181,7 +243,8 @@ export class Pipeline {
             // An offloaded call's receipt is the provider's to make; this node vouches for it.
             if (this.components.receipts && run.provider === undefined)
               this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
-            this.publishResults(jobs, outputs, run.provider);
+            const verdicts = this.publishResults(jobs, outputs, run);
+            if (this.model.shadow !== null) this.shadow.offer(jobs, verdicts);
           },
           failed: (jobs, err) => {
             this.counters.inferenceFailures += jobs.length;
@@ -205,6 +268,11 @@ export class Pipeline {
     );
   }
 
+  /** The id of the model this pipeline runs. */
+  get modelId(): string {
+    return this.model.id;
+  }
+
   private get log(): Logger {
     return this.components.logger;
   }
@@ -225,7 +293,7 @@ export class Pipeline {
     this.sweepTimer = setInterval(() => this.windows.sweep(this.now()), STALE_SWEEP_MS);
     this.sweepTimer.unref();
     this.log.info(
-      { topic: this.cfg.input.topic, model: this.components.model.id, results: this.resultTopic },
+      { topic: this.cfg.input.topic, model: this.model.id, results: this.resultTopic },
       'pipeline running',
     );
   }
@@ -253,6 +321,7 @@ export class Pipeline {
       rejected: this.errors.counts(),
       ...(this.sparkplugIn ? { sparkplug: this.sparkplugIn.stats() } : {}),
       ...(this.calibration ? { calibration: this.calibration.status() } : {}),
+      ...optional('shadow', this.shadow.stats()),
     };
   }
 
@@ -319,7 +388,7 @@ export class Pipeline {
       pipeline: this.id,
       seq: this.seq,
       window: job.window,
-      model: this.components.model,
+      model: this.model.current,
       post: {},
       threshold: undefined,
       outputs: undefined,
@@ -333,19 +402,27 @@ export class Pipeline {
   /** One receipt per model call (not per window), over the window tensor and every output. */
   private recordReceipt(receipts: PipelineReceipts, rows: number, outputs: ModelOutputs, run: RunInfo): void {
     try {
-      receipts.sink.record(receiptJob(this.id, receipts.consumerKey, this.modelSha256, rows, outputs, run));
+      const model = run.model ?? this.model.current;
+      let digest = this.digests.get(model);
+      if (digest === undefined) {
+        digest = new Uint8Array(Buffer.from(model.sha256, 'hex'));
+        this.digests.set(model, digest);
+      }
+      receipts.sink.record(receiptJob(this.id, receipts.consumerKey, digest, rows, outputs, run));
     } catch (err) {
       // A receipt must never cost the results; the failure is reported like a bad reading.
       this.reject('internal_error', this.id, `receipt not recorded: ${(err as Error).message}`);
     }
   }
 
-  private publishResults(jobs: readonly Job[], outputs: ModelOutputs, ranOn: string | undefined): void {
-    const { model } = this.components;
+  /** Publishes one result per window of a call; returns the verdicts, for the shadow. */
+  private publishResults(jobs: readonly Job[], outputs: ModelOutputs, run: RunInfo): PrimaryVerdict[] {
+    const model = run.model ?? this.model.current;
+    const spec = this.postSpecFor(model);
     const ts = this.now();
     const done = performance.now();
-    jobs.forEach((job, row) => {
-      const post = postprocessRow(outputs, this.postSpec, row);
+    return jobs.map((job, row) => {
+      const post = postprocessRow(outputs, spec, row);
       this.seq++;
       const result = buildResult({
         node: this.components.nodeId,
@@ -354,9 +431,9 @@ export class Pipeline {
         window: job.window,
         model,
         post,
-        threshold: this.postSpec.threshold,
+        threshold: spec.threshold,
         outputs: this.cfg.results.includeOutputs ? outputsOfRow(outputs, row, jobs.length) : undefined,
-        ranOn,
+        ranOn: run.provider,
         latencyMs: done - job.arrivedAt,
         ts,
       });
@@ -364,6 +441,7 @@ export class Pipeline {
       this.counters.results++;
       this.publish(JSON.stringify(result));
       this.sparkplugOut?.publish(result);
+      return { seq: this.seq, post };
     });
   }
 
@@ -390,6 +468,10 @@ export class Pipeline {
   private now(): number {
     return (this.components.now ?? Date.now)();
   }
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
 }
 
 export { PipelineConfigError } from './model-fit.js';

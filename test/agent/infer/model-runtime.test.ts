@@ -3,8 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelConfig } from '../../../agent/config/schema.js';
-import { ModelRuntime } from '../../../agent/infer/model-runtime.js';
+import { ModelRuntime, type RuntimeConfig } from '../../../agent/infer/model-runtime.js';
 import { buildHeavyModel } from '../../../bench/mesh/model.js';
 import { FieldmeshError } from '../../../protocol/errors.js';
 import { quietLogger } from '../../helpers/broker.js';
@@ -14,7 +13,7 @@ import { bytesByName, windows } from '../offload/helpers.js';
 const EXAMPLES = path.resolve('models/examples');
 let dir: string;
 
-function modelConfig(id: string, manifest: string, worker: boolean | 'auto'): ModelConfig {
+function modelConfig(id: string, manifest: string, worker: boolean | 'auto'): RuntimeConfig {
   return { id, manifest, threads: 1, memoryArena: true, warmupRuns: 1, worker, backend: 'native' };
 }
 

@@ -2,8 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelConfig } from '../../../agent/config/schema.js';
-import { ModelRuntime } from '../../../agent/infer/model-runtime.js';
+import { ModelRuntime, type RuntimeConfig } from '../../../agent/infer/model-runtime.js';
 import { postprocessRow } from '../../../agent/infer/postprocess.js';
 import { float32FromHalf, halfFromFloat32 } from '../../../models/float16.js';
 import type { FieldmeshError } from '../../../protocol/errors.js';
@@ -30,7 +29,7 @@ let counts: Fixture;
 let misfit: Fixture;
 let features: Fixture;
 
-function cfg(id: string, f: Fixture, where: Where): ModelConfig {
+function cfg(id: string, f: Fixture, where: Where): RuntimeConfig {
   return {
     id,
     manifest: f.manifestPath,

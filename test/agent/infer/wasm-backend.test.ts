@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ModelConfig } from '../../../agent/config/schema.js';
-import { type ModelOutputs, ModelRuntime } from '../../../agent/infer/model-runtime.js';
+import { type ModelOutputs, ModelRuntime, type RuntimeConfig } from '../../../agent/infer/model-runtime.js';
 import { type PostprocessSpec, postprocessRow } from '../../../agent/infer/postprocess.js';
 import { faultWindows, EXAMPLES as SPECS } from '../../../models/generate/examples.js';
 import { FieldmeshError } from '../../../protocol/errors.js';
@@ -31,7 +31,7 @@ function modelConfig(
   manifest: string,
   backend: ModelConfig['backend'],
   worker = false,
-): ModelConfig {
+): RuntimeConfig {
   return { id, manifest, threads: 1, memoryArena: true, warmupRuns: 1, worker, backend };
 }
 
