@@ -14,6 +14,7 @@ import { SlidingWindows } from '../window/sliding-window.js';
 import { BatchRunner, type Job, outputsOfRow, type RemoteLane, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
 import { modelFitProblems, PipelineConfigError, postSpecOf } from './model-fit.js';
+import { PipelineVersions } from './model-versions.js';
 import { type ReceiptSink, receiptJob } from './receipt-sink.js';
 import { buildResult } from './result.js';
 import { type PrimaryVerdict, ShadowRunner, type ShadowStats } from './shadow-runner.js';
@@ -92,10 +93,7 @@ export class Pipeline {
   private postSpec: PostprocessSpec;
   private readonly calibration: CalibrationSession | null;
   private readonly model: ModelSlot;
-  /** The version the pipeline started with: postSpec is its spec. */
-  private readonly firstModel: ModelRuntime;
-  private readonly specs = new WeakMap<ModelRuntime, PostprocessSpec>();
-  private readonly digests = new WeakMap<ModelRuntime, Uint8Array>();
+  private readonly versions: PipelineVersions;
   private readonly shadow: ShadowRunner;
 
   constructor(
@@ -122,7 +120,6 @@ export class Pipeline {
         ? components.model
         : new ModelSlot(components.model, NEVER_SWAPPED, { logger: components.logger });
     const model = this.model.current;
-    this.firstModel = model;
     const size = cfg.window.size ?? model.windowSize;
     this.postSpec = postSpecOf(model, cfg.threshold ?? model.manifest.postprocessing?.threshold);
     const misfit = modelFitProblems(model, size, this.postSpec);
@@ -179,6 +176,12 @@ export class Pipeline {
       },
       { publish: (t, p) => components.link.publishFast(t, p), logger: this.log, now },
     );
+    this.versions = new PipelineVersions({
+      cfg,
+      first: model,
+      firstSpec: () => this.postSpec,
+      calibrates: this.calibration !== null,
+    });
     const shadowTopic = components.topics.shadowResults(cfg.id);
     this.shadow = new ShadowRunner({
       pipeline: cfg.id,
@@ -187,43 +190,15 @@ export class Pipeline {
       windowSize: size,
       maxBatch: this.cfg.batch.maxSize,
       normaliseFor: (m) => configuredNormalise(cfg, m),
-      postSpecFor: (m) => this.postSpecFor(m),
+      postSpecFor: (m) => this.versions.specFor(m),
       publish: (payload) => components.link.publishFast(shadowTopic, payload),
       now: () => this.now(),
     });
   }
 
-  /** What a model version's outputs are read by: the first version's may be calibrated. */
-  private postSpecFor(model: ModelRuntime): PostprocessSpec {
-    if (model === this.firstModel) return this.postSpec;
-    let spec = this.specs.get(model);
-    if (spec === undefined) {
-      spec = postSpecOf(model, this.cfg.threshold ?? model.manifest.postprocessing?.threshold);
-      this.specs.set(model, spec);
-    }
-    return spec;
-  }
-
-  /**
-   * Why `candidate` cannot replace the running version for this pipeline (empty when it can).
-   * The window width is fixed while running; a calibration is learned per version.
-   */
+  /** Why `candidate` cannot replace the running version (or run beside it) here; empty when it can. */
   swapProblems(candidate: ModelRuntime, as: 'swap' | 'shadow' = 'swap'): string[] {
-    const size = this.cfg.window.size ?? this.firstModel.windowSize;
-    if (this.calibration !== null && as === 'swap') {
-      return [
-        `pipeline "${this.id}" calibrates on the device and its calibration belongs to the running version: ` +
-          'restart the agent to change versions (the pipeline calibrates again)',
-      ];
-    }
-    const spec = postSpecOf(candidate, this.cfg.threshold ?? candidate.manifest.postprocessing?.threshold);
-    const problems = modelFitProblems(candidate, size, spec).map((p) => `pipeline "${this.id}": ${p}`);
-    try {
-      checkPostprocessSpec(spec);
-    } catch (err) {
-      problems.push(`pipeline "${this.id}": ${(err as Error).message}`);
-    }
-    return problems;
+    return this.versions.problems(candidate, as);
   }
 
   /** Windows go to the model one call at a time, batched when they queue up. */
@@ -402,12 +377,7 @@ export class Pipeline {
   /** One receipt per model call (not per window), over the window tensor and every output. */
   private recordReceipt(receipts: PipelineReceipts, rows: number, outputs: ModelOutputs, run: RunInfo): void {
     try {
-      const model = run.model ?? this.model.current;
-      let digest = this.digests.get(model);
-      if (digest === undefined) {
-        digest = new Uint8Array(Buffer.from(model.sha256, 'hex'));
-        this.digests.set(model, digest);
-      }
+      const digest = this.versions.digestOf(run.model ?? this.model.current);
       receipts.sink.record(receiptJob(this.id, receipts.consumerKey, digest, rows, outputs, run));
     } catch (err) {
       // A receipt must never cost the results; the failure is reported like a bad reading.
@@ -418,7 +388,7 @@ export class Pipeline {
   /** Publishes one result per window of a call; returns the verdicts, for the shadow. */
   private publishResults(jobs: readonly Job[], outputs: ModelOutputs, run: RunInfo): PrimaryVerdict[] {
     const model = run.model ?? this.model.current;
-    const spec = this.postSpecFor(model);
+    const spec = this.versions.specFor(model);
     const ts = this.now();
     const done = performance.now();
     return jobs.map((job, row) => {
