@@ -2,6 +2,7 @@ import pino from 'pino';
 import { validateConfig } from '../../agent/config/load.js';
 import type { ModelConfig } from '../../agent/config/schema.js';
 import { ModelRuntime } from '../../agent/infer/model-runtime.js';
+import { ModelSlot } from '../../agent/infer/model-slot.js';
 import { type Postprocessed, postprocessRow } from '../../agent/infer/postprocess.js';
 import { BatchRunner, type Job } from '../../agent/pipeline/batch-runner.js';
 import type { Window } from '../../agent/window/sliding-window.js';
@@ -43,9 +44,19 @@ export function jobsOf(raw: readonly Float32Array[]): Job[] {
   });
 }
 
+/** The model as a pipeline holds it: in a slot that could swap it (never does here). */
+function slotOf(runtime: ModelRuntime): ModelSlot {
+  return new ModelSlot(
+    runtime,
+    { probationCalls: 200, maxErrorRate: 0.02, maxLatencyRatio: 3 },
+    { logger: silent },
+  );
+}
+
 /**
  * `count` windows through the agent's inference path as a pipeline drives it: a BatchRunner
- * (normalisation into its input buffer, ModelRuntime.run), then postprocessRow on every row of
+ * (normalisation, per model version, into its input buffer; the model slot; ModelRuntime.run),
+ * then postprocessRow on every row of
  * the outputs. Each window is pushed once the previous one's results are out, so with
  * `maxBatch` 1 every call is one window. Wall time per window, µs.
  */
@@ -58,9 +69,9 @@ export async function agentPerWindowUs(
   let pushed = 0;
   let sink = 0;
   const runner: BatchRunner = new BatchRunner(
-    { maxQueue: 2, maxBatch: 1, normalise: model.normalise },
+    { maxQueue: 2, maxBatch: 1, normalise: () => model.normalise },
     {
-      model: runtime,
+      model: slotOf(runtime),
       events: {
         ran: (ran, outputs) => {
           for (let row = 0; row < ran.length; row++)
@@ -99,9 +110,9 @@ export async function batchedWindowsPerS(
   let done = 0;
   let sink = 0;
   const runner = new BatchRunner(
-    { maxQueue: count, maxBatch, normalise: model.normalise },
+    { maxQueue: count, maxBatch, normalise: () => model.normalise },
     {
-      model: runtime,
+      model: slotOf(runtime),
       events: {
         ran: (ran, outputs) => {
           for (let row = 0; row < ran.length; row++)
