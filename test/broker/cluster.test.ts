@@ -226,20 +226,18 @@ describe('a broker that loses its Redis', () => {
     await pub.publishAsync('sensors/t1', 'during', { qos: 0 });
     await redis.start();
     await logged(/reconnected to Redis/);
-    await pub.publishAsync('sensors/t1', 'after', { qos: 0 });
-    await withTimeout(
-      new Promise<void>((resolve) =>
-        sub.client.on('message', (_t, p) => p.toString() === 'after' && resolve()),
-      ),
-      "'after' to arrive once Redis is back",
-      10_000,
-    );
-    expect(['during,after', 'after']).toContain(
-      sub
-        .messages()
-        .map((m) => m.payload)
-        .join(','),
-    );
+    // The broker's subscriber connection subscribes again as it reconnects, and Redis pub/sub
+    // keeps nothing: a message published in that instant is missed. Publish until one arrives.
+    const heard = () => sub.messages().some((m) => m.payload.startsWith('after-'));
+    const deadline = Date.now() + 10_000;
+    for (let n = 0; !heard() && Date.now() < deadline; n++) {
+      await pub.publishAsync('sensors/t1', `after-${n}`, { qos: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(heard()).toBe(true);
+    const payloads = sub.messages().map((m) => m.payload);
+    expect(payloads.filter((p) => p === 'during').length).toBeLessThanOrEqual(1);
+    expect(payloads.every((p) => p === 'during' || p.startsWith('after-'))).toBe(true);
     expect(sub.client.connected && pub.connected).toBe(true);
   });
 
