@@ -12,11 +12,10 @@ import { brokerMode } from './config/broker-schema.js';
 import type { Config, ModelConfig } from './config/schema.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
 import type { ModelRuntime } from './infer/model-runtime.js';
-import type { SwapRecord } from './infer/model-slot.js';
 import type { Logger } from './log.js';
 import { createMeshNode, type MeshNode } from './mesh/mesh-node.js';
 import { loadModelOrFetch } from './mesh/model-on-demand.js';
-import { ModelSwaps } from './model-swaps.js';
+import { type ModelStatus, ModelSwaps } from './model-swaps.js';
 import type { MqttLink } from './mqtt/link.js';
 import { type NodeRecord, nodeName, nodeRecordJson, SOFTWARE_VERSION } from './node-record.js';
 import { Pipeline, type PipelineReceipts, type PipelineStats } from './pipeline/pipeline.js';
@@ -29,17 +28,7 @@ export interface PartFailure {
   message: string;
 }
 
-export interface ModelStatus {
-  id: string;
-  version: string;
-  sha256: string;
-  runs: number;
-  failures: number;
-  /** Swaps to new versions, newest last (docs/model-swap.md); absent when there were none. */
-  swaps?: SwapRecord[];
-  /** The candidate running beside this model, when there is one. */
-  shadow?: { version: string; sha256: string };
-}
+export type { ModelStatus } from './model-swaps.js';
 
 export interface AgentStatus {
   node: { id: string; name: string; version: string };
@@ -229,7 +218,7 @@ export class Agent {
         version: SOFTWARE_VERSION,
       },
       mqtt: { url: this.mqttUrl, connected: this.connected },
-      models: this.models.all().map((slot) => this.modelStatus(slot.id)),
+      models: this.models.status(),
       pipelines: this.pipelines.map((p) => p.stats()),
       failures: [...this.failures],
     };
@@ -239,22 +228,6 @@ export class Agent {
       status.receipts = { ...this.receipts.status(), url: this.config.settlement.url };
     }
     return status;
-  }
-
-  private modelStatus(id: string): ModelStatus {
-    const slot = this.models.get(id);
-    if (slot === undefined) throw new Error(`no model ${id}`);
-    const m = slot.current;
-    const swaps = this.models.history(id);
-    const shadow = slot.shadow;
-    return {
-      id: m.id,
-      version: m.manifest.version,
-      sha256: m.sha256,
-      ...m.stats,
-      ...(swaps.length === 0 ? {} : { swaps }),
-      ...(shadow === null ? {} : { shadow: { version: shadow.manifest.version, sha256: shadow.sha256 } }),
-    };
   }
 
   private async loadIdentity(): Promise<NodeIdentity> {

@@ -5,6 +5,20 @@ import { type ModelIdentity, ModelSlot, type SwapRecord } from './infer/model-sl
 import { type ManifestWatch, watchManifest } from './infer/model-watch.js';
 import type { Logger } from './log.js';
 
+export interface ModelStatus {
+  id: string;
+  version: string;
+  sha256: string;
+  runs: number;
+  failures: number;
+  /** Swaps to new versions, newest last (docs/model-swap.md); absent when there were none. */
+  swaps?: SwapRecord[];
+  /** The candidate running beside this model, when there is one. */
+  shadow?: { version: string; sha256: string };
+  /** Why the configured shadow candidate is not running (did not load, or does not fit). */
+  shadowProblem?: string;
+}
+
 /** Who a model version must fit: the running pipelines on that model. */
 export interface SwapFit {
   /** Why `candidate` cannot replace the running version (`shadow`: run beside it); empty when it can. */
@@ -33,7 +47,8 @@ export class ModelSwaps {
   private readonly configs = new Map<string, ModelConfig>();
   private readonly watches: ManifestWatch[] = [];
   private readonly queues = new Map<string, Promise<void>>();
-  private readonly refused = new Map<string, SwapRecord[]>();
+  /** Why a model's shadow candidate is not running, when it was configured and is not. */
+  private readonly shadowProblems = new Map<string, string>();
   private closed = false;
 
   constructor(private readonly components: ModelSwapsComponents) {}
@@ -59,12 +74,23 @@ export class ModelSwaps {
     return this.all().flatMap((s) => s.loaded());
   }
 
-  /** Swaps recorded for a model, newest last: the slot's and the loads that failed. */
-  history(id: string): SwapRecord[] {
-    const slot = this.slots.get(id);
-    return [...(slot?.history() ?? []), ...(this.refused.get(id) ?? [])].sort((a, b) =>
-      a.at < b.at ? -1 : a.at > b.at ? 1 : 0,
-    );
+  /** Each model as status shows it: the running version, its swaps and its shadow. */
+  status(): ModelStatus[] {
+    return this.all().map((slot) => {
+      const m = slot.current;
+      const swaps = slot.history();
+      const shadow = slot.shadow;
+      const shadowProblem = this.shadowProblems.get(slot.id);
+      return {
+        id: m.id,
+        version: m.manifest.version,
+        sha256: m.sha256,
+        ...m.stats,
+        ...(swaps.length === 0 ? {} : { swaps: [...swaps] }),
+        ...(shadow === null ? {} : { shadow: { version: shadow.manifest.version, sha256: shadow.sha256 } }),
+        ...(shadowProblem === undefined ? {} : { shadowProblem }),
+      };
+    });
   }
 
   /** Loads the shadow candidates and starts watching the manifests; call once pipelines run. */
@@ -88,7 +114,7 @@ export class ModelSwaps {
       try {
         candidate = await this.components.load(cfg);
       } catch (err) {
-        this.refuse(id, slot.current, await describeManifest(cfg.manifest), (err as Error).message);
+        slot.refuse(await describeManifest(cfg.manifest), (err as Error).message);
         return;
       }
       if (candidate.sha256 === slot.current.sha256) {
@@ -121,15 +147,18 @@ export class ModelSwaps {
     try {
       candidate = await this.components.load({ ...cfg, manifest: cfg.shadow.manifest });
     } catch (err) {
+      this.shadowProblems.set(id, `not loaded: ${(err as Error).message}`);
       log.error({ err: (err as Error).message }, 'shadow candidate not loaded; the model runs without one');
       return;
     }
     const problems = this.components.fit.problems(id, candidate, 'shadow');
     if (problems.length > 0) {
+      this.shadowProblems.set(id, `refused: ${problems.join('; ')}`);
       log.error({ reason: problems.join('; ') }, 'shadow candidate refused');
       await candidate.close();
       return;
     }
+    this.shadowProblems.delete(id);
     slot.setShadow(candidate);
     log.info({ version: candidate.manifest.version, sha256: candidate.sha256 }, 'shadow candidate running');
   }
@@ -159,24 +188,6 @@ export class ModelSwaps {
     });
     this.queues.set(id, next);
     return next;
-  }
-
-  private refuse(id: string, running: ModelRuntime, to: ModelIdentity, reason: string): void {
-    const from: ModelIdentity = { version: running.manifest.version, sha256: running.sha256 };
-    const record: SwapRecord = {
-      at: new Date().toISOString(),
-      from,
-      to,
-      outcome: 'refused',
-      reason,
-      calls: 0,
-      failures: 0,
-    };
-    const list = this.refused.get(id) ?? [];
-    list.push(record);
-    if (list.length > 10) list.shift();
-    this.refused.set(id, list);
-    this.log.error({ model: id, reason }, 'new model version not loaded; the running version stays');
   }
 
   private get log(): Logger {

@@ -147,16 +147,13 @@ export class ModelSlot {
    * another probation replaces that one; the version from before both stays the fallback.
    */
   offer(candidate: ModelRuntime, problems: readonly string[]): SwapRecord {
+    if (problems.length > 0) {
+      void this.retire(candidate);
+      return this.refuse(identityOf(candidate), problems.join('; '));
+    }
     const pending = this.probation;
     const previous = pending?.previous ?? this.active;
-    const record = this.newRecord(this.active, candidate);
-    if (problems.length > 0) {
-      record.outcome = 'refused';
-      record.reason = problems.join('; ');
-      this.log.error({ ...identities(record), reason: record.reason }, 'new model version refused');
-      void this.retire(candidate);
-      return record;
-    }
+    const record = this.newRecord(identityOf(candidate));
     if (pending !== null)
       this.end(pending, 'rolled_back', 'replaced by a newer version during its probation');
     this.probation = {
@@ -169,6 +166,15 @@ export class ModelSlot {
     };
     this.active = candidate;
     this.log.info({ ...identities(record), probationCalls: this.limits.probationCalls }, 'model swapped in');
+    return record;
+  }
+
+  /** Records a version that will not run (it did not load, or does not fit); the running one stays. */
+  refuse(to: ModelIdentity, reason: string): SwapRecord {
+    const record = this.newRecord(to);
+    record.outcome = 'refused';
+    record.reason = reason;
+    this.log.error({ ...identities(record), reason }, 'new model version refused; the running version stays');
     return record;
   }
 
@@ -262,11 +268,11 @@ export class ModelSlot {
     void this.retire(p.candidate);
   }
 
-  private newRecord(from: ModelRuntime, to: ModelRuntime): SwapRecord {
+  private newRecord(to: ModelIdentity): SwapRecord {
     const record: SwapRecord = {
       at: new Date(this.now()).toISOString(),
-      from: { version: from.manifest.version, sha256: from.sha256 },
-      to: { version: to.manifest.version, sha256: to.sha256 },
+      from: identityOf(this.active),
+      to,
       outcome: 'probation',
       calls: 0,
       failures: 0,
@@ -313,6 +319,10 @@ export class ModelSlot {
   private now(): number {
     return (this.components.now ?? Date.now)();
   }
+}
+
+function identityOf(m: ModelRuntime): ModelIdentity {
+  return { version: m.manifest.version, sha256: m.sha256 };
 }
 
 function identities(r: SwapRecord): Record<string, string> {

@@ -174,18 +174,17 @@ export class MeshNode {
   }
 
   /**
-   * The remote lane of a pipeline, or undefined for placement local. `sha256` is the digest of
-   * the model version peers are asked for; a function when the local version can be swapped.
+   * The remote lane of a pipeline, or undefined for placement local. `digest` gives the sha256
+   * of the model version peers are asked for (the local version can be swapped while running).
    */
   remoteLane(
     p: PipelinePlacement,
-    sha256: string | (() => string),
+    digest: () => string,
     width: number,
     local: { readonly computeUs: number } | null,
   ): RemoteLane | undefined {
     const client = this.client;
     if (p.placement === 'local' || client === null) return undefined;
-    const digest = typeof sha256 === 'function' ? sha256 : () => sha256;
     return {
       hasRoom: () => client.bestPeer(digest()) !== null,
       wants: (_busy, depth) => {

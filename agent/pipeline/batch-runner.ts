@@ -188,11 +188,7 @@ export class BatchRunner {
   }
 
   private fill(jobs: readonly Job[], into: Float32Array, model: ModelRuntime | undefined): Float32Array {
-    const { mean, std } = this.normalisation ?? this.normaliseFor(model);
-    jobs.forEach((job, row) => {
-      normaliseInto(job.window.values, mean, std, into.subarray(row * this.size, (row + 1) * this.size));
-    });
-    return into.subarray(0, jobs.length * this.size);
+    return fillWindows(jobs, into, this.size, this.normalisation ?? this.normaliseFor(model));
   }
 
   private normaliseFor(model: ModelRuntime | undefined): Normalisation {
@@ -246,6 +242,19 @@ export class BatchRunner {
       this.pump();
     }
   }
+}
+
+/** Normalises the windows of `jobs` into `into`, one row of `size` each; returns the rows filled. */
+export function fillWindows(
+  jobs: readonly Job[],
+  into: Float32Array,
+  size: number,
+  { mean, std }: Normalisation,
+): Float32Array {
+  jobs.forEach((job, row) => {
+    normaliseInto(job.window.values, mean, std, into.subarray(row * size, (row + 1) * size));
+  });
+  return into.subarray(0, jobs.length * size);
 }
 
 /** Row `row` of every output whose first dimension is the batch, as plain numbers. */

@@ -286,6 +286,7 @@ export class Pipeline {
   }
 
   stats(): PipelineStats {
+    const shadow = this.shadow.stats();
     return {
       id: this.id,
       state: this.state,
@@ -296,7 +297,7 @@ export class Pipeline {
       rejected: this.errors.counts(),
       ...(this.sparkplugIn ? { sparkplug: this.sparkplugIn.stats() } : {}),
       ...(this.calibration ? { calibration: this.calibration.status() } : {}),
-      ...optional('shadow', this.shadow.stats()),
+      ...(shadow === undefined ? {} : { shadow }),
     };
   }
 
@@ -438,10 +439,6 @@ export class Pipeline {
   private now(): number {
     return (this.components.now ?? Date.now)();
   }
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
-  return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
 }
 
 export { PipelineConfigError } from './model-fit.js';

@@ -1,8 +1,7 @@
 import type { ModelRuntime } from '../infer/model-runtime.js';
 import type { ModelSlot } from '../infer/model-slot.js';
 import { type Postprocessed, type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
-import { normaliseInto } from '../window/normalise.js';
-import type { Job, Normalisation } from './batch-runner.js';
+import { fillWindows, type Job, type Normalisation } from './batch-runner.js';
 import { buildResult } from './result.js';
 
 /** How a shadow candidate compares with the running model, since it became the shadow. */
@@ -99,7 +98,9 @@ export class ShadowRunner {
     const { parts } = this;
     const started = performance.now();
     try {
-      const call = await parts.slot.callShadow(jobs.length, (m) => this.fill(jobs, m));
+      const call = await parts.slot.callShadow(jobs.length, (m) =>
+        fillWindows(jobs, this.input, parts.windowSize, parts.normaliseFor(m)),
+      );
       if (call === null || call.model !== shadow) return;
       const spec = parts.postSpecFor(shadow);
       const ts = parts.now();
@@ -142,15 +143,6 @@ export class ShadowRunner {
         c.scoreDiff += diff;
       }
     }
-  }
-
-  private fill(jobs: readonly Job[], model: ModelRuntime): Float32Array {
-    const { mean, std } = this.parts.normaliseFor(model);
-    const size = this.parts.windowSize;
-    jobs.forEach((job, row) => {
-      normaliseInto(job.window.values, mean, std, this.input.subarray(row * size, (row + 1) * size));
-    });
-    return this.input.subarray(0, jobs.length * size);
   }
 }
 

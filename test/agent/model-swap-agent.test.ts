@@ -159,9 +159,22 @@ describe('an agent swapping its model while readings flow', () => {
     await writeFile(manifestPath, '{"id": "vib", "version": "4.0.0", "file": "missing.onnx"}');
     await expect.poll(() => swaps().at(-1)?.outcome, { timeout: 10_000 }).toBe('refused');
     expect(swaps().at(-1)?.to.version).toBe('4.0.0');
-    expect(swaps().at(-1)?.reason).toMatch(/manifest/i);
+    expect(swaps().at(-1)?.reason).toMatch(/vib\.json: 6 problems in the model manifest\n {2}description: /);
     await window(1);
     await results.until((m) => m.length >= sent, `result ${sent}`);
     expect(results.bodies().at(-1)).toMatchObject({ model: { version: '2.0.0' }, score: 10 });
+  });
+
+  it('keeps the running shadow and says why when a new shadow manifest cannot be used', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path.join(work, 'candidate.json'), '{"id": "vib", "version": "10.0.0"');
+    await expect
+      .poll(() => agent.status().models[0]?.shadowProblem, { timeout: 10_000 })
+      .toMatch(/^not loaded: .*candidate\.json/);
+    expect(agent.status().models[0]?.shadow?.version).toBe('9.0.0');
+    const before = shadow.bodies().length;
+    await window(1);
+    await shadow.until((m) => m.length > before, 'a shadow result from the running candidate');
+    expect(shadow.bodies().at(-1)).toMatchObject({ model: { version: '9.0.0' }, score: 3 });
   });
 });
