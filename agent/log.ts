@@ -1,4 +1,5 @@
 import { type Logger, pino } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -12,13 +13,14 @@ export interface LogInit {
 /** The root logger; each part takes `root.child({ component })`. */
 export function createLogger(init: LogInit): Logger {
   if (init.format === 'pretty') {
-    return pino({
-      level: init.level,
-      transport: {
-        target: 'pino-pretty',
-        options: { colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l' },
-      },
-    });
+    // Formatted on this thread, not by a pino transport: a transport starts a worker that
+    // loads pino-pretty by name from node_modules, which a release executable does not have.
+    const out = init.destination ?? process.stdout;
+    const tty = (out as NodeJS.WriteStream).isTTY === true;
+    return pino(
+      { level: init.level },
+      PinoPretty({ colorize: tty, translateTime: 'HH:MM:ss.l', destination: out, sync: true }),
+    );
   }
   return init.destination ? pino({ level: init.level }, init.destination) : pino({ level: init.level });
 }

@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 /**
  * RFC 6962 §2.1 Merkle Tree Hash (also RFC 9162 §2.1.1) over SHA-256, used for receipt
@@ -8,12 +8,6 @@ import { hash } from 'node:crypto';
  */
 
 export const HASH_LENGTH = 32;
-
-// One-shot hashing: a settlement batch of 500 receipts hashes about a thousand times, and
-// crypto.hash costs about two thirds of a createHash object per call.
-function sha256(data: Uint8Array = new Uint8Array(0)): Uint8Array {
-  return new Uint8Array(hash('sha256', data, 'buffer'));
-}
 
 /** MTH({d(0)}) = SHA-256(0x00 ‖ d(0)) — RFC 6962 §2.1. */
 export function leafHash(data: Uint8Array): Uint8Array {

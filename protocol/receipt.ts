@@ -1,6 +1,6 @@
-import { hash } from 'node:crypto';
 import { type CborValue, decodeCbor, encodeCbor } from './cbor.js';
 import { FieldmeshError } from './errors.js';
+import { sha256 } from './sha256.js';
 
 /**
  * A receipt records one inference job (DESIGN.md "Wire protocol"). Receipts are not signed
@@ -128,5 +128,5 @@ export function decodeReceipt(body: Uint8Array): Receipt {
 
 /** The receipt id: sha256 of the exact body bytes (never of a re-encoding). */
 export function receiptId(body: Uint8Array): Uint8Array {
-  return new Uint8Array(hash('sha256', body, 'buffer'));
+  return sha256(body);
 }

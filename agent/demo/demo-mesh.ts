@@ -1,11 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { Agent } from '../agent.js';
 import type { Logger } from '../log.js';
+import { projectFile } from '../project-files.js';
 import { demoConfigWithSettlement } from './demo-settlement.js';
 
-export const DEMO_PEER_CONFIG = fileURLToPath(
-  new URL('../../../deploy/examples/demo-peer.yaml', import.meta.url),
-);
+export const DEMO_PEER_CONFIG = projectFile('deploy', 'examples', 'demo-peer.yaml');
 
 /** One node of the demo site as the live view names it. */
 export interface DemoNode {

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Topics } from '../../protocol/topics.js';
 import type { ErrorReport } from '../pipeline/error-reporter.js';
 import type { InferenceResult } from '../pipeline/result.js';
+import { demoBrokerOptions } from './simulator.js';
 
 export interface SensorView {
   score: number;
@@ -55,7 +56,8 @@ export class LiveView {
   ) {}
 
   async start(): Promise<void> {
-    const client = await mqtt.connectAsync(this.init.url, {
+    const client = await mqtt.connectAsync({
+      ...demoBrokerOptions(this.init.url),
       clientId: `fieldmesh-demo-view-${process.pid}`,
       clean: true,
     });

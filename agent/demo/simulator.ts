@@ -74,7 +74,8 @@ export class Simulator {
   }
 
   async start(): Promise<void> {
-    this.client = await mqtt.connectAsync(this.init.url, {
+    this.client = await mqtt.connectAsync({
+      ...demoBrokerOptions(this.init.url),
       clientId: `fieldmesh-demo-sensors-${process.pid}`,
       clean: true,
       reconnectPeriod: 1000,
@@ -130,4 +131,13 @@ export class Simulator {
   private now(): number {
     return (this.components.now ?? Date.now)();
   }
+}
+
+/**
+ * The demo's loopback broker URL as mqtt.js options: given a URL string, mqtt.js parses it
+ * with Node's legacy url.parse(), which newer Node versions warn about on every start.
+ */
+export function demoBrokerOptions(url: string): { protocol: 'mqtt'; host: string; port: number } {
+  const u = new URL(url);
+  return { protocol: 'mqtt', host: u.hostname, port: Number(u.port || 1883) };
 }

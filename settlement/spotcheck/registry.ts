@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as ort from 'onnxruntime-node';
+import type * as OrtNode from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { loadModelFile, type ModelManifest } from '../../models/manifest.js';
 import { TensorPlan } from '../../models/tensor-plan.js';
@@ -10,6 +10,19 @@ import { FieldmeshError } from '../../protocol/errors.js';
  * sha256 of the .onnx bytes — the digest receipts carry as modelSha256. Sessions are created
  * on first use (one intra-op thread: checks are rare and the service shares its cores).
  */
+
+type Ort = typeof OrtNode;
+let ortLoading: Promise<Ort> | undefined;
+
+/**
+ * onnxruntime-node, loaded when the first spot check needs a session: its entry point loads
+ * a platform binary at import time, which a service that never re-runs a model (or a build
+ * without native files, such as the armv7 bundle) must not pay for or fail on.
+ */
+function loadOrt(): Promise<Ort> {
+  ortLoading ??= import('onnxruntime-node');
+  return ortLoading;
+}
 
 /** A model the registry will not take; the message names the model and what to fix. */
 export class ModelRegistryError extends FieldmeshError {
@@ -41,7 +54,7 @@ export class RegisteredModel {
   readonly plan: TensorPlan;
   /** Whether the first input dimension is symbolic, so `rows` windows run in one call. */
   readonly batchable: boolean;
-  private pending: Promise<ort.InferenceSession> | undefined;
+  private pending: Promise<OrtNode.InferenceSession> | undefined;
 
   constructor(
     readonly id: string,
@@ -64,16 +77,17 @@ export class RegisteredModel {
   }
 
   /** The onnxruntime session, created on first call and shared afterwards. */
-  session(): Promise<ort.InferenceSession> {
+  session(): Promise<OrtNode.InferenceSession> {
     this.pending ??= this.createSession();
     return this.pending;
   }
 
   /** Runs `rows` windows laid end to end in `input`; resolves with every output of the graph. */
-  async run(input: Float32Array, rows: number): Promise<ort.InferenceSession.ReturnType> {
+  async run(input: Float32Array, rows: number): Promise<OrtNode.InferenceSession.ReturnType> {
     const session = await this.session();
+    const ort = await loadOrt();
     try {
-      const feeds: Record<string, ort.Tensor> = {};
+      const feeds: Record<string, OrtNode.Tensor> = {};
       for (const f of this.plan.feeds(input, rows)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
       return await session.run(feeds, this.plan.fetches);
     } catch (err) {
@@ -95,8 +109,9 @@ export class RegisteredModel {
     await session?.release();
   }
 
-  private async createSession(): Promise<ort.InferenceSession> {
+  private async createSession(): Promise<OrtNode.InferenceSession> {
     try {
+      const ort = await loadOrt();
       const session = await ort.InferenceSession.create(this.bytes, {
         intraOpNumThreads: 1,
         interOpNumThreads: 1,

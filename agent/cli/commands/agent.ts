@@ -5,6 +5,7 @@ import { createLogger } from '../../log.js';
 import { parse, UsageError } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
+import { systemdNotify } from '../systemd-notify.js';
 
 export const AGENT_HELP = `fieldmesh agent --config FILE
 
@@ -32,6 +33,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const config = await loadConfigFile(values.config);
   const logger = createLogger(config.log);
   const agent = new Agent(config, { logger });
+  // Does nothing unless systemd started us with Type=notify (NOTIFY_SOCKET set).
+  const systemd = systemdNotify({ logger });
   await runUntilStopped(
     [
       {
@@ -44,8 +47,14 @@ export async function agentCommand(argv: string[]): Promise<number> {
               `no pipeline could start (${status.failures.map((f) => `${f.part}: ${f.message}`).join('; ')})`,
             );
           }
+          systemd.ready(
+            `running ${status.pipelines.length} pipeline(s), ${status.failures.length} failure(s)`,
+          );
         },
-        stop: () => agent.stop(),
+        stop: async () => {
+          await systemd.stopping('stopping');
+          await agent.stop();
+        },
       },
     ],
     { logger },

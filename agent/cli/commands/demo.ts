@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { hasCode } from '../../../protocol/errors.js';
 import { topicsFor } from '../../../protocol/topics.js';
 import { Agent } from '../../agent.js';
@@ -16,6 +16,7 @@ import { SettlementView } from '../../demo/settlement-view.js';
 import { Simulator } from '../../demo/simulator.js';
 import { createLogger } from '../../log.js';
 import type { PipelineStats } from '../../pipeline/pipeline.js';
+import { projectFile } from '../../project-files.js';
 import type { ReceiptsStatus } from '../../receipts/status-file.js';
 import { intOption, numberOption, parse } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
@@ -42,7 +43,7 @@ Options:
 
 ${EXIT_HELP}`;
 
-const DEFAULT_CONFIG = fileURLToPath(new URL('../../../../deploy/examples/demo.yaml', import.meta.url));
+const DEFAULT_CONFIG = projectFile('deploy', 'examples', 'demo.yaml');
 const TOPIC_PREFIX = 'demo/line-1';
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -67,6 +68,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (port !== undefined) env.FIELDMESH_BROKER_PORT = String(port);
   if (values['data-dir']) env.FIELDMESH_DATA_DIR = values['data-dir'];
+  // The built-in demo keeps its data under the working folder, as its help says: a release
+  // executable unpacks demo.yaml into a cache, which is no place for keys and receipts.
+  else if (values.config === undefined) env.FIELDMESH_DATA_DIR ??= path.resolve('data', 'demo');
   const configFile = values.config ?? DEFAULT_CONFIG;
   const base = await loadConfigFile(configFile, { env });
   const logger = createLogger({ level: base.log.level, format: 'json', destination: process.stderr });
