@@ -1,5 +1,6 @@
 import { runBrokerSuite } from './broker/suite.js';
 import { runE2eSuite } from './e2e/suite.js';
+import { runFootprintSuite } from './footprint/suite.js';
 import { runInferenceSuite } from './inference/suite.js';
 import { formatReport, type SuiteReport, writeReport } from './lib/report.js';
 import { runMeshSuite } from './mesh/suite.js';
@@ -10,6 +11,7 @@ import { runSettlementSuite } from './settlement/suite.js';
 const SUITES: Record<string, (opts: { quick: boolean }) => Promise<SuiteReport>> = {
   broker: runBrokerSuite,
   e2e: runE2eSuite,
+  footprint: runFootprintSuite,
   inference: runInferenceSuite,
   mesh: runMeshSuite,
   receipts: runReceiptsSuite,

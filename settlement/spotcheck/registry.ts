@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { loadModelFile, type ModelManifest } from '../../models/manifest.js';
@@ -15,12 +17,21 @@ type Ort = typeof OrtNode;
 let ortLoading: Promise<Ort> | undefined;
 
 /**
- * onnxruntime-node, loaded when the first spot check needs a session: its entry point loads
- * a platform binary at import time, which a service that never re-runs a model (or a build
- * without native files, such as the armv7 bundle) must not pay for or fail on.
+ * onnxruntime, loaded when the first spot check needs a session: onnxruntime-node's entry
+ * point loads a platform binary at import time, which a service that never re-runs a model
+ * must not pay for. Where no native build loads (32-bit ARM, the armv7 bundle) the checks run
+ * on onnxruntime-web's WebAssembly build, which has the same API and gives the same scores
+ * within the checks' tolerance.
  */
 function loadOrt(): Promise<Ort> {
-  ortLoading ??= import('onnxruntime-node');
+  ortLoading ??= import('onnxruntime-node').catch(async () => {
+    const web = await import('onnxruntime-web');
+    const wasm = createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm');
+    web.env.wasm.wasmPaths = `${path.dirname(wasm)}${path.sep}`;
+    web.env.wasm.numThreads = 1;
+    web.env.wasm.proxy = false;
+    return web as unknown as Ort;
+  });
   return ortLoading;
 }
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../agent/config/load.js';
+import { newSystemImage } from '../helpers/system-image.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const INSTALL = path.join(REPO, 'deploy/install.sh');
@@ -40,16 +41,8 @@ beforeAll(async () => {
 });
 
 /** A fresh system image with the account files a Debian root has. */
-async function newRoot(name: string): Promise<string> {
-  const root = path.join(work, name);
-  await mkdir(path.join(root, 'etc'), { recursive: true });
-  await writeFile(
-    path.join(root, 'etc/passwd'),
-    'root:x:0:0:root:/root:/bin/sh\nbin:x:200:200::/:/bin/false\n',
-  );
-  await writeFile(path.join(root, 'etc/group'), 'root:x:0:\nbin:x:200:\nusers:x:201:\n');
-  await writeFile(path.join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', { mode: 0o640 });
-  return root;
+function newRoot(name: string): Promise<string> {
+  return newSystemImage(path.join(work, name));
 }
 
 /** Every path under root with its type, mode, owner, mtime, size, link target and content hash. */
