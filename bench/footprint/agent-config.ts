@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort as loopbackFreePort } from '../lib/mosquitto-server.js';
 
 /** What the footprint agent is built around; the baseline loads the same model. */
 export const SENSOR_PREFIX = 'bench/sensors/';
@@ -49,16 +49,7 @@ export async function writeAgentConfig(
 }
 
 /** A port nothing listens on right now (TCP; the same number serves as the mDNS UDP port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = loopbackFreePort;
 
 export function configPath(work: string, tag: string): string {
   return path.join(work, `agent-${tag}.yaml`);

@@ -35,8 +35,13 @@ export async function buildAppTree(root: string, target: Target, dir: string): P
   await mkdir(dir, { recursive: true });
   const result = await build({
     absWorkingDir: root,
-    entryPoints: [path.join(root, 'deploy/build/app-entry.ts')],
-    outfile: path.join(dir, 'fieldmesh.mjs'),
+    entryPoints: { fieldmesh: path.join(root, 'deploy/build/app-entry.ts') },
+    outdir: dir,
+    outExtension: { '.js': '.mjs' },
+    // Each command's code in its own chunk, loaded when that command runs: an agent never
+    // parses the settlement service or PGlite.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -47,7 +52,7 @@ export async function buildAppTree(root: string, target: Target, dir: string): P
     metafile: true,
     logLevel: 'error',
   });
-  await copyPglite(root, dir);
+  await copyPglite(root, result.metafile);
   const level = await shipPackages(root, target, path.join(dir, 'node_modules'));
   await copyResources(root, dir);
   const version = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')).version;
@@ -60,12 +65,20 @@ export async function buildAppTree(root: string, target: Target, dir: string): P
   return { dir, packages: [...bundled].sort() };
 }
 
-/** PGlite reads its WebAssembly and data files from beside the module that loads it. */
-async function copyPglite(root: string, dir: string): Promise<void> {
+/** PGlite reads its WebAssembly and data files from beside the chunk that refers to each. */
+async function copyPglite(root: string, meta: Metafile): Promise<void> {
   const from = path.join(root, 'node_modules/@electric-sql/pglite/dist');
-  for (const f of ['pglite.wasm', 'pglite.data', 'initdb.wasm']) {
-    await cp(path.join(from, f), path.join(dir, f));
+  const assets = ['pglite.wasm', 'pglite.data', 'initdb.wasm'];
+  const found = new Set<string>();
+  for (const out of Object.keys(meta.outputs).filter((o) => o.endsWith('.mjs'))) {
+    const text = await readFile(path.join(root, out), 'utf8');
+    for (const f of assets.filter((a) => text.includes(`"${a}"`) || text.includes(`"./${a}"`))) {
+      await cp(path.join(from, f), path.join(root, path.dirname(out), f));
+      found.add(f);
+    }
   }
+  const missing = assets.filter((a) => !found.has(a));
+  if (missing.length > 0) throw new Error(`no chunk refers to PGlite's ${missing.join(', ')}`);
 }
 
 async function shipPackages(root: string, target: Target, modules: string): Promise<string[]> {

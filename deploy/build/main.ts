@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAppTree } from './app-tree.js';
@@ -66,8 +66,20 @@ export async function buildDist(root: string, targets: readonly Target[], out: s
     );
   }
   await rm(work, { recursive: true, force: true });
+  files.push(...(await copyInstaller(root, out)));
   await writeSums(out, files);
   return { files };
+}
+
+/** install.sh and the service files it installs, which it expects beside it. */
+async function copyInstaller(root: string, out: string): Promise<string[]> {
+  const files = ['install.sh', 'systemd/fieldmesh.service', 'openwrt/fieldmesh.init'];
+  for (const f of files) {
+    await mkdir(path.dirname(path.join(out, f)), { recursive: true });
+    await copyFile(path.join(root, 'deploy', f), path.join(out, f));
+  }
+  await chmod(path.join(out, 'install.sh'), 0o755);
+  return files;
 }
 
 /** The time of the last commit (or SOURCE_DATE_EPOCH), so rebuilding a commit gives the same bytes. */

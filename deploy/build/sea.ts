@@ -51,9 +51,11 @@ export async function buildSea(inputs: SeaInputs): Promise<void> {
   await writeFile(indexFile, JSON.stringify(index));
   assets['app.json'] = indexFile;
   const blob = path.join(workDir, 'sea.blob');
+  // Relative to workDir, where the blob is written: the blob records the main script's path,
+  // which must not depend on where the build ran.
   const config = {
-    main: mainFile,
-    output: blob,
+    main: path.basename(mainFile),
+    output: path.basename(blob),
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
