@@ -1,0 +1,93 @@
+import { chmod, copyFile, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureSysroot, qemuArgs, qemuAvailable, type Sysroot } from '../helpers/qemu-sysroot.js';
+import { artifact, demoSummary, runProgram, VERSION } from './artifacts.js';
+
+/*
+ * The ARM artifacts under user-mode emulation (Debian's qemu-user-static, with a sysroot made
+ * from Debian's arm64/armhf C libraries; see test/helpers/qemu-sysroot.ts). Each runs the demo
+ * on its own: embedded broker, one agent, simulated sensors and the settlement service, so an
+ * inference and a receipt round trip (made, acknowledged, credited) happen on the emulated
+ * machine. The demo is short and small: emulation runs about ten times slower than the host.
+ */
+const DEMO = ['demo', '--peers', '0', '--machines', '1', '--rate', '20', '--port', '0'];
+
+function needQemu(arch: 'arm64' | 'armv7'): void {
+  const why = qemuAvailable(arch);
+  if (why !== undefined) throw new Error(`the ARM release tests need user-mode emulation: ${why}`);
+}
+
+describe('the linux-arm64 executable under qemu-aarch64', () => {
+  let sysroot: Sysroot;
+  beforeAll(async () => {
+    needQemu('arm64');
+    sysroot = await ensureSysroot('arm64');
+  });
+
+  it('runs an inference and a receipt round trip with its native onnxruntime', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fm-arm64-'));
+    const exe = path.join(dir, 'fieldmesh');
+    await copyFile(artifact('linux-arm64'), exe);
+    await chmod(exe, 0o755);
+    const rt = path.join(dir, 'runtime');
+    const q = qemuArgs(sysroot, exe, [...DEMO, '--duration', '30', '--data-dir', path.join(dir, 'data')]);
+    const run = await runProgram(q.command, q.args, {
+      cwd: dir,
+      env: { HOME: dir, FIELDMESH_RUNTIME_DIR: rt },
+      timeoutMs: 240_000,
+    });
+    expect(run.stderr).not.toMatch(/unexpected failure|Cannot find/);
+    expect(run.code).toBe(0);
+    const s = demoSummary(run.stdout);
+    expect(s.results).toBeGreaterThan(0);
+    expect(s.made).toBeGreaterThan(0);
+    expect(s.acknowledged).toBeGreaterThan(0);
+    expect(s.credited).toBeGreaterThan(0);
+    // What ran was the arm64 build of onnxruntime the executable carries.
+    const { readdir } = await import('node:fs/promises');
+    const [id] = await readdir(rt);
+    const lib = path.join(rt, id as string, 'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64');
+    expect((await stat(path.join(lib, 'libonnxruntime.so.1'))).size).toBeGreaterThan(1_000_000);
+  });
+});
+
+describe('the linux-armv7 bundle under qemu-arm', () => {
+  let sysroot: Sysroot;
+  beforeAll(async () => {
+    needQemu('armv7');
+    sysroot = await ensureSysroot('armv7');
+  });
+
+  it('unpacks, starts through its launcher and runs the round trip on WebAssembly', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fm-armv7-'));
+    const tar = await runProgram('tar', ['-xzf', artifact('linux-armv7'), '-C', dir], { timeoutMs: 60_000 });
+    expect(tar.code).toBe(0);
+    const top = path.join(dir, `fieldmesh-${VERSION}-linux-armv7`);
+    // No native onnxruntime ships for 32-bit ARM.
+    await expect(stat(path.join(top, 'lib/app/node_modules/onnxruntime-node'))).rejects.toThrow();
+    // The launcher runs its node through a wrapper, as binfmt_misc would on a host that has it.
+    const wrapper = path.join(dir, 'node-under-qemu');
+    const q = qemuArgs(sysroot, path.join(top, 'lib/node'), []);
+    await writeFile(wrapper, `#!/bin/sh\nexec ${[q.command, ...q.args].map((a) => `'${a}'`).join(' ')} "$@"\n`, {
+      mode: 0o755,
+    });
+    const env = { HOME: dir, FIELDMESH_NODE: wrapper };
+    const launcher = path.join(top, 'bin/fieldmesh');
+    const version = await runProgram(launcher, ['--version'], { env, timeoutMs: 60_000 });
+    expect(version.stdout.trim()).toBe(VERSION);
+    const run = await runProgram(launcher, [...DEMO, '--duration', '45', '--data-dir', path.join(dir, 'data')], {
+      cwd: dir,
+      env,
+      timeoutMs: 280_000,
+    });
+    expect(run.stderr).not.toMatch(/unexpected failure|Cannot find/);
+    expect(run.code).toBe(0);
+    const s = demoSummary(run.stdout);
+    expect(s.results).toBeGreaterThan(0);
+    expect(s.made).toBeGreaterThan(0);
+    expect(s.acknowledged).toBeGreaterThan(0);
+    expect(s.credited).toBeGreaterThan(0);
+  });
+});
