@@ -70,18 +70,26 @@ describe('the linux-armv7 bundle under qemu-arm', () => {
     // The launcher runs its node through a wrapper, as binfmt_misc would on a host that has it.
     const wrapper = path.join(dir, 'node-under-qemu');
     const q = qemuArgs(sysroot, path.join(top, 'lib/node'), []);
-    await writeFile(wrapper, `#!/bin/sh\nexec ${[q.command, ...q.args].map((a) => `'${a}'`).join(' ')} "$@"\n`, {
-      mode: 0o755,
-    });
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nexec ${[q.command, ...q.args].map((a) => `'${a}'`).join(' ')} "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
     const env = { HOME: dir, FIELDMESH_NODE: wrapper };
     const launcher = path.join(top, 'bin/fieldmesh');
     const version = await runProgram(launcher, ['--version'], { env, timeoutMs: 60_000 });
     expect(version.stdout.trim()).toBe(VERSION);
-    const run = await runProgram(launcher, [...DEMO, '--duration', '45', '--data-dir', path.join(dir, 'data')], {
-      cwd: dir,
-      env,
-      timeoutMs: 280_000,
-    });
+    const run = await runProgram(
+      launcher,
+      [...DEMO, '--duration', '45', '--data-dir', path.join(dir, 'data')],
+      {
+        cwd: dir,
+        env,
+        timeoutMs: 280_000,
+      },
+    );
     expect(run.stderr).not.toMatch(/unexpected failure|Cannot find/);
     expect(run.code).toBe(0);
     const s = demoSummary(run.stdout);

@@ -43,7 +43,11 @@ export function runProgram(
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish in ${opts.timeoutMs} ms\n${stdout}\n${stderr}`));
+      reject(
+        new Error(
+          `${command} ${args.join(' ')} did not finish in ${opts.timeoutMs} ms\n${stdout}\n${stderr}`,
+        ),
+      );
     }, opts.timeoutMs);
     child.on('error', reject);
     child.on('exit', (code, signal) => {

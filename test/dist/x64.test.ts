@@ -19,11 +19,15 @@ describe('the linux-x64 executable', () => {
     const { dir, exe } = await place();
     const home = path.join(dir, 'home');
     await mkdir(home);
-    const run = await runProgram(exe, ['demo', '--duration', '13', '--port', '0', '--data-dir', path.join(dir, 'data')], {
-      cwd: dir,
-      env: { HOME: home },
-      timeoutMs: 90_000,
-    });
+    const run = await runProgram(
+      exe,
+      ['demo', '--duration', '13', '--port', '0', '--data-dir', path.join(dir, 'data')],
+      {
+        cwd: dir,
+        env: { HOME: home },
+        timeoutMs: 90_000,
+      },
+    );
     expect(run.stderr).not.toMatch(/unexpected failure|Error: Cannot find/);
     expect(run.code).toBe(0);
     const s = demoSummary(run.stdout);
@@ -36,7 +40,12 @@ describe('the linux-x64 executable', () => {
     // It ran the native onnxruntime it carries, unpacked under ~/.cache/fieldmesh/<build id>.
     const builds = await readdir(path.join(home, '.cache/fieldmesh'));
     expect(builds).toHaveLength(1);
-    const lib = path.join(home, '.cache/fieldmesh', builds[0] as string, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1');
+    const lib = path.join(
+      home,
+      '.cache/fieldmesh',
+      builds[0] as string,
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1',
+    );
     expect((await stat(lib)).size).toBeGreaterThan(1_000_000);
     // No deprecation or experimental warnings from Node 24 reach the operator.
     expect(run.stderr).not.toMatch(/DeprecationWarning|ExperimentalWarning/);
@@ -90,10 +99,14 @@ describe('the linux-x64 executable', () => {
   it('installs with deploy/install.sh into a throwaway root, and the installed command runs', async () => {
     const root = await newSystemImage(await mkdtemp(path.join(tmpdir(), 'fm-root-')));
     const env = { HOME: root, FIELDMESH_RUNTIME_DIR: path.join(root, 'rt') };
-    const install = await runProgram('sh', ['deploy/install.sh', '--root', root, '--init', 'systemd', artifact('linux-x64')], {
-      env,
-      timeoutMs: 60_000,
-    });
+    const install = await runProgram(
+      'sh',
+      ['deploy/install.sh', '--root', root, '--init', 'systemd', artifact('linux-x64')],
+      {
+        env,
+        timeoutMs: 60_000,
+      },
+    );
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
     const installed = path.join(root, 'opt/fieldmesh/releases', VERSION, 'bin/fieldmesh');
@@ -103,10 +116,14 @@ describe('the linux-x64 executable', () => {
     const data = await readdir(path.join(root, 'var/lib/fieldmesh'));
     expect(data.some((f) => /key/.test(f))).toBe(true);
     expect((await stat(path.join(root, 'etc/systemd/system/fieldmesh.service'))).isFile()).toBe(true);
-    const again = await runProgram('sh', ['deploy/install.sh', '--root', root, '--init', 'systemd', artifact('linux-x64')], {
-      env,
-      timeoutMs: 60_000,
-    });
+    const again = await runProgram(
+      'sh',
+      ['deploy/install.sh', '--root', root, '--init', 'systemd', artifact('linux-x64')],
+      {
+        env,
+        timeoutMs: 60_000,
+      },
+    );
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already installed/);
   });
