@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Topics } from '../../protocol/topics.js';
 import type { ErrorReport } from '../pipeline/error-reporter.js';
 import type { InferenceResult } from '../pipeline/result.js';
-import { demoBrokerOptions } from './simulator.js';
+import { brokerOptions } from './simulator.js';
 
 export interface SensorView {
   score: number;
@@ -57,7 +57,7 @@ export class LiveView {
 
   async start(): Promise<void> {
     const client = await mqtt.connectAsync({
-      ...demoBrokerOptions(this.init.url),
+      ...brokerOptions(this.init.url),
       clientId: `fieldmesh-demo-view-${process.pid}`,
       clean: true,
     });

@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
+import { parseBrokerUrl } from '../mqtt/transport.js';
 
 export type SensorKind = 'vibration' | 'temperature';
 
@@ -75,7 +76,7 @@ export class Simulator {
 
   async start(): Promise<void> {
     this.client = await mqtt.connectAsync({
-      ...demoBrokerOptions(this.init.url),
+      ...brokerOptions(this.init.url),
       clientId: `fieldmesh-demo-sensors-${process.pid}`,
       clean: true,
       reconnectPeriod: 1000,
@@ -134,10 +135,10 @@ export class Simulator {
 }
 
 /**
- * The demo's loopback broker URL as mqtt.js options: given a URL string, mqtt.js parses it
- * with Node's legacy url.parse(), which newer Node versions warn about on every start.
+ * The broker URL as mqtt.js options, parsed as the agent's own link parses it: given a URL
+ * string, mqtt.js uses Node's legacy url.parse(), which Node 24 warns about on every start.
  */
-export function demoBrokerOptions(url: string): { protocol: 'mqtt'; host: string; port: number } {
-  const u = new URL(url);
-  return { protocol: 'mqtt', host: u.hostname, port: Number(u.port || 1883) };
+export function brokerOptions(url: string): { protocol: 'mqtt' | 'mqtts'; host: string; port: number } {
+  const { protocol, host, port } = parseBrokerUrl(url);
+  return { protocol, host, port };
 }

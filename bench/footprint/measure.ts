@@ -84,12 +84,7 @@ async function underLoad(
     subject.child.proc.kill('SIGUSR2');
     return { samples: await sampleFor(subject.pid, ms, intervalMs), lost: 0 };
   }
-  const rig = new LoadRig({
-    url: subject.brokerUrl as string,
-    sensorPrefix: SENSOR_PREFIX,
-    resultTopic: RESULT_TOPIC,
-    sensors: SENSORS,
-  });
+  const rig = loadRig(subject.brokerUrl as string);
   await rig.start();
   try {
     const sampler = new RssSampler(subject.pid, intervalMs).start();
@@ -98,6 +93,11 @@ async function underLoad(
   } finally {
     await rig.stop();
   }
+}
+
+/** The e2e load generator on the agent's broker, with this suite's sensors and topics. */
+function loadRig(url: string): LoadRig {
+  return new LoadRig({ url, sensorPrefix: SENSOR_PREFIX, resultTopic: RESULT_TOPIC, sensors: SENSORS });
 }
 
 export interface SoakFigures {
@@ -127,12 +127,7 @@ export async function soak(
   });
   try {
     await sleep(settleMs);
-    const rig = new LoadRig({
-      url: agent.brokerUrl as string,
-      sensorPrefix: SENSOR_PREFIX,
-      resultTopic: RESULT_TOPIC,
-      sensors: SENSORS,
-    });
+    const rig = loadRig(agent.brokerUrl as string);
     await rig.start();
     const agentSampler = new RssSampler(agent.pid, intervalS * 1000).start();
     const bareSampler = new RssSampler(bare.pid, intervalS * 1000).start();

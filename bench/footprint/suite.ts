@@ -46,7 +46,10 @@ export async function runFootprintSuite(opts: { quick: boolean }): Promise<Suite
     const runtimeDir = path.join(work, 'runtime');
     const { appDir } = await unpackRuntime(release.x64, runtimeDir);
     put('runtime_dir_mb', [await treeMb(appDir)], 'MB');
-    put('bundle_mjs_mb', [await fileMb(path.join(appDir, 'fieldmesh.mjs'))], 'MB');
+    // The application's JavaScript: the entry module and the chunk each command loads.
+    const js =
+      (await fileMb(path.join(appDir, 'fieldmesh.mjs'))) + (await treeMb(path.join(appDir, 'chunks')));
+    put('bundle_js_mb', [js], 'MB');
     put('runtime_node_modules_mb', [await treeMb(path.join(appDir, 'node_modules'))], 'MB');
     const setup = await makeSetup(release, runtimeDir, work);
 

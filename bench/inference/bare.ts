@@ -1,5 +1,5 @@
 import type * as OrtNode from 'onnxruntime-node';
-import { loadWebOrt } from '../../agent/infer/wasm-backend.js';
+import { loadWebOrt } from '../../models/web-ort.js';
 import type { BenchModel } from './models.js';
 
 export type Backend = 'native' | 'wasm';

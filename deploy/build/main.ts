@@ -21,11 +21,11 @@ npm registry into release/.cache.
   --target NAME  linux-x64, linux-arm64 or linux-armv7 (repeatable; default: all three)
   --out DIR      where the artifacts go (default: release)`;
 
-export interface DistResult {
+interface DistResult {
   readonly files: readonly string[];
 }
 
-export async function buildDist(root: string, targets: readonly Target[], out: string): Promise<DistResult> {
+async function buildDist(root: string, targets: readonly Target[], out: string): Promise<DistResult> {
   const version = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')).version as string;
   const cache = path.join(root, 'release', '.cache');
   const work = path.join(out, '.work');
@@ -139,14 +139,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url.endsWith(path.basename(process.argv[1]))) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`build:dist failed: ${(err as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`build:dist failed: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

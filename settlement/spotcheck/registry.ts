@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { loadModelFile, type ModelManifest } from '../../models/manifest.js';
 import { TensorPlan } from '../../models/tensor-plan.js';
+import { loadWebOrt } from '../../models/web-ort.js';
 import { FieldmeshError } from '../../protocol/errors.js';
 
 /**
@@ -24,14 +23,7 @@ let ortLoading: Promise<Ort> | undefined;
  * within the checks' tolerance.
  */
 function loadOrt(): Promise<Ort> {
-  ortLoading ??= import('onnxruntime-node').catch(async () => {
-    const web = await import('onnxruntime-web');
-    const wasm = createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm');
-    web.env.wasm.wasmPaths = `${path.dirname(wasm)}${path.sep}`;
-    web.env.wasm.numThreads = 1;
-    web.env.wasm.proxy = false;
-    return web as unknown as Ort;
-  });
+  ortLoading ??= import('onnxruntime-node').catch(async () => (await loadWebOrt()) as unknown as Ort);
   return ortLoading;
 }
 

@@ -1,6 +1,12 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { chmod, copyFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+
+import { expect } from 'vitest';
+import type { Run } from '../helpers/run-program.js';
+
+export { type Run, runProgram } from '../helpers/run-program.js';
 
 /** The release folder `npm run build:dist` fills, and what is in it. */
 export const RELEASE = path.resolve('release');
@@ -9,52 +15,6 @@ export const VERSION = JSON.parse(readFileSync('package.json', 'utf8')).version 
 export function artifact(target: 'linux-x64' | 'linux-arm64' | 'linux-armv7'): string {
   const name = `fieldmesh-${VERSION}-${target}`;
   return path.join(RELEASE, target === 'linux-armv7' ? `${name}.tar.gz` : name);
-}
-
-export interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a program the way an operator would, with only the environment given (no NODE_PATH,
- * no npm variables), and collects what it printed.
- */
-export function runProgram(
-  command: string,
-  args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number },
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: opts.cwd,
-      env: { PATH: process.env.PATH, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `${command} ${args.join(' ')} did not finish in ${opts.timeoutMs} ms\n${stdout}\n${stderr}`,
-        ),
-      );
-    }, opts.timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
 }
 
 /** The last summary the demo printed, from its `fieldmesh demo:` line on. */
@@ -74,4 +34,30 @@ export function demoSummary(stdout: string): {
     credited: Number(receipts?.[3] ?? Number.NaN),
     text,
   };
+}
+
+/** An executable copied into a fresh folder where no node_modules is in reach, as on a device. */
+export async function placeExecutable(
+  target: 'linux-x64' | 'linux-arm64',
+): Promise<{ dir: string; exe: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), `fm-${target}-`));
+  const exe = path.join(dir, 'fieldmesh');
+  await copyFile(artifact(target), exe);
+  await chmod(exe, 0o755);
+  return { dir, exe };
+}
+
+/**
+ * A demo run that ended cleanly with an inference and a receipt round trip: results published,
+ * receipts made, acknowledged and credited by the settlement service. Resolves with its summary.
+ */
+export function expectDemoRoundTrip(run: Run): ReturnType<typeof demoSummary> {
+  expect(run.stderr).not.toMatch(/unexpected failure|Cannot find/);
+  expect(run.code).toBe(0);
+  const s = demoSummary(run.stdout);
+  expect(s.results).toBeGreaterThan(0);
+  expect(s.made).toBeGreaterThan(0);
+  expect(s.acknowledged).toBeGreaterThan(0);
+  expect(s.credited).toBeGreaterThan(0);
+  return s;
 }

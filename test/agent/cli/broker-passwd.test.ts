@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword, parseCredentials, verifyPassword } from '../../../broker/credentials.js';
+import { runProgram } from '../../helpers/run-program.js';
 import type { CliRun } from './run-cli.js';
 
 const BIN = path.resolve('bin/fieldmesh.js');
@@ -33,28 +34,7 @@ function passwd(args: string[], input?: string): Promise<CliRun> {
   const argv = viaBin
     ? [BIN, 'broker', 'passwd', ...args]
     : ['--input-type=module', '-e', LAUNCHER, '--', ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      stdio: 'pipe',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.stdin.end(input ?? '');
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`broker passwd ${args.join(' ')} did not finish\n${stdout}\n${stderr}`));
-    }, 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProgram(process.execPath, argv, { env: process.env, input: input ?? '', timeoutMs: 20_000 });
 }
 
 let work: string;
