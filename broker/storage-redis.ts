@@ -77,6 +77,7 @@ export async function openRedisStorage(init: RedisStorageInit, logger: Logger): 
     throw new RedisUnreachableError(shown, init.connectTimeoutMs, err);
   }
   const health = watchConnections(connections, log);
+  for (const c of [sub, pub]) handleQuit(c);
   const persistence = aedesPersistenceRedis({ conn: db, maxSessionDelivery: MAX_SESSION_DELIVERY });
   // The channel prefix ends with the topic separator so it is a topic level of its own: glued
   // to the first level, it would break filters that start with a wildcard (`#`, `+/temp`).
@@ -127,6 +128,20 @@ function guardTopicLevels(mq: MQEmitterRedis): void {
     const topic = (packet as { topic?: unknown }).topic;
     return tooDeep(topic) ? refuse(topic as string, done) : emit(packet, done);
   };
+}
+
+/**
+ * mqemitter-redis's close() calls quit() on both of its connections and drops the promise; when
+ * the connection ends before Redis answers (Redis gone, or close cut short by disconnect), the
+ * 'Connection is closed.' rejection would go unhandled. The end is what close waits for anyway.
+ */
+function handleQuit(connection: Redis): void {
+  const quit = connection.quit.bind(connection);
+  connection.quit = ((...args: Parameters<Redis['quit']>) => {
+    const reply = quit(...args);
+    reply.catch(() => undefined);
+    return reply;
+  }) as Redis['quit'];
 }
 
 /** close() for the storage: once, bounded, and quick when Redis is gone. */

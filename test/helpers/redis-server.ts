@@ -18,6 +18,8 @@ export interface RedisServer {
   halt(): Promise<void>;
   /** Starts the server again on the same port; a no-op while it runs. */
   start(): Promise<void>;
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, nothing is answered. */
+  freeze(frozen: boolean): void;
   /** Kills the server and deletes its directory. */
   stop(): Promise<void>;
 }
@@ -54,6 +56,9 @@ export async function startRedisServer(): Promise<RedisServer> {
     port,
     halt,
     start,
+    freeze: (frozen) => {
+      if (running()) child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+    },
     stop: async () => {
       await halt();
       rmSync(dir, { recursive: true, force: true });
