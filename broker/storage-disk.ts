@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import aedesPersistenceLevel from 'aedes-persistence-level';
-import { ClassicLevel } from 'classic-level';
+import type { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
+import { loadClassicLevel } from './level-db.js';
 import type { BrokerStorage } from './storage.js';
 import { DiskStorageError } from './storage-errors.js';
 
@@ -29,7 +30,11 @@ export async function openDiskStorage(init: DiskStorageInit, logger: Logger): Pr
   } catch (err) {
     throw new DiskStorageError(location, err);
   }
-  const db = new ClassicLevel<string, Buffer>(location, { valueEncoding: 'buffer' });
+  const Level = await loadClassicLevel({
+    part: "the broker's disk storage (broker.storage: disk)",
+    without: 'set broker.storage to memory',
+  });
+  const db = new Level<string, Buffer>(location, { valueEncoding: 'buffer' });
   try {
     await db.open();
   } catch (err) {

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { ClassicLevel } from 'classic-level';
+import { loadClassicLevel } from '../../broker/level-db.js';
+import { OUTBOX_USE } from './outbox-types.js';
 import { decodeInFlight, decodeNumber, META_IN_FLIGHT, META_LAST_ACK, RECEIPT_RANGE } from './records.js';
 
 /** What an outbox holds on disk, read without an agent (for `fieldmesh receipts`). */
@@ -20,7 +21,8 @@ export async function inspectOutbox(dir: string): Promise<OutboxSummary | undefi
   } catch {
     return undefined;
   }
-  const db = new ClassicLevel<string, Uint8Array>(dir, {
+  const Level = await loadClassicLevel(OUTBOX_USE);
+  const db = new Level<string, Uint8Array>(dir, {
     keyEncoding: 'utf8',
     valueEncoding: 'view',
     createIfMissing: false,

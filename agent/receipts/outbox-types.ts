@@ -5,6 +5,12 @@ import type { BatchPolicy } from './batch-policy.js';
 
 /** The outbox's settings, collaborators and public surface (implementation: outbox.ts). */
 
+/** For the message when LevelDB cannot load (broker/level-db.ts). */
+export const OUTBOX_USE = {
+  part: 'the receipt outbox (the settlement section)',
+  without: 'remove the settlement section from the config: receipts are then off',
+} as const;
+
 export interface OutboxInit {
   /** Directory of the ClassicLevel store; created when missing. */
   readonly dir: string;

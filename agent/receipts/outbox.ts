@@ -1,5 +1,6 @@
-import { ClassicLevel } from 'classic-level';
+import type { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
+import { loadClassicLevel } from '../../broker/level-db.js';
 import type { AckEntry, SignedAck } from '../../protocol/ack.js';
 import { receiptId } from '../../protocol/receipt.js';
 import { batchPolicyProblems } from './batch-policy.js';
@@ -8,13 +9,14 @@ import { OutboxConfigError, OutboxFullError, OutboxNotStartedError } from './err
 import { checkAckMatches } from './match-ack.js';
 import { removeAckedBatch, verifyAckNode } from './outbox-ack.js';
 import { cutBatch, publicBatch } from './outbox-batch-cut.js';
-import type {
-  Outbox,
-  OutboxBatch,
-  OutboxComponents,
-  OutboxInit,
-  OutboxStats,
-  ReceiptFields,
+import {
+  OUTBOX_USE,
+  type Outbox,
+  type OutboxBatch,
+  type OutboxComponents,
+  type OutboxInit,
+  type OutboxStats,
+  type ReceiptFields,
 } from './outbox-types.js';
 import { writeJobReceipt } from './receipt-writer.js';
 import {
@@ -102,7 +104,8 @@ class ReceiptOutbox implements Outbox {
 
   async start(): Promise<void> {
     if (this.db !== undefined) return;
-    const db: Db = new ClassicLevel<string, Uint8Array>(this.init.dir, {
+    const Level = await loadClassicLevel(OUTBOX_USE);
+    const db: Db = new Level<string, Uint8Array>(this.init.dir, {
       keyEncoding: 'utf8',
       valueEncoding: 'view',
     });

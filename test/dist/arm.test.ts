@@ -1,9 +1,14 @@
-import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureSysroot, qemuArgs, qemuAvailable, type Sysroot } from '../helpers/qemu-sysroot.js';
-import { artifact, expectDemoRoundTrip, placeExecutable, runProgram, VERSION } from './artifacts.js';
+import {
+  expectDemoRoundTrip,
+  extractArmv7Bundle,
+  placeExecutable,
+  runProgram,
+  VERSION,
+} from './artifacts.js';
 
 /*
  * The ARM artifacts under user-mode emulation (Debian's qemu-user-static, with a sysroot made
@@ -50,10 +55,7 @@ describe('the linux-armv7 bundle under qemu-arm', () => {
   });
 
   it('unpacks, starts through its launcher and runs the round trip on WebAssembly', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'fm-armv7-'));
-    const tar = await runProgram('tar', ['-xzf', artifact('linux-armv7'), '-C', dir], { timeoutMs: 60_000 });
-    expect(tar.code).toBe(0);
-    const top = path.join(dir, `fieldmesh-${VERSION}-linux-armv7`);
+    const { dir, top } = await extractArmv7Bundle();
     // No native onnxruntime ships for 32-bit ARM.
     await expect(stat(path.join(top, 'lib/app/node_modules/onnxruntime-node'))).rejects.toThrow();
     // The launcher runs its node through a wrapper, as binfmt_misc would on a host that has it.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { expect } from 'vitest';
-import type { Run } from '../helpers/run-program.js';
+import { type Run, runProgram } from '../helpers/run-program.js';
 
 export { type Run, runProgram } from '../helpers/run-program.js';
 
@@ -34,6 +34,14 @@ export function demoSummary(stdout: string): {
     credited: Number(receipts?.[3] ?? Number.NaN),
     text,
   };
+}
+
+/** The armv7 bundle unpacked into a fresh folder; resolves with that folder and the bundle's top folder. */
+export async function extractArmv7Bundle(): Promise<{ dir: string; top: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fm-armv7-'));
+  const tar = await runProgram('tar', ['-xzf', artifact('linux-armv7'), '-C', dir], { timeoutMs: 60_000 });
+  expect(tar.code).toBe(0);
+  return { dir, top: path.join(dir, `fieldmesh-${VERSION}-linux-armv7`) };
 }
 
 /** An executable copied into a fresh folder where no node_modules is in reach, as on a device. */
