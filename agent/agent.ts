@@ -10,6 +10,7 @@ import { createCalibrationStore } from './calibrate/store.js';
 import { bridgeInitFromConfig } from './config/bridge-schema.js';
 import { brokerMode } from './config/broker-schema.js';
 import type { Config, ModelConfig } from './config/schema.js';
+import { HomeAssistantDiscovery, homeAssistantInit } from './ha/announcer.js';
 import { loadOrCreateIdentity } from './identity/keystore.js';
 import type { ModelRuntime } from './infer/model-runtime.js';
 import type { Logger } from './log.js';
@@ -18,6 +19,7 @@ import { loadModelOrFetch } from './mesh/model-on-demand.js';
 import { type ModelStatus, ModelSwaps } from './model-swaps.js';
 import type { MqttLink } from './mqtt/link.js';
 import { type NodeRecord, nodeName, nodeRecordJson, SOFTWARE_VERSION } from './node-record.js';
+import type { PipelineObserver } from './pipeline/observer.js';
 import { Pipeline, type PipelineReceipts, type PipelineStats } from './pipeline/pipeline.js';
 import { createReceiptService, type ReceiptService } from './receipts/service.js';
 import type { ReceiptsStatus } from './receipts/status-file.js';
@@ -54,6 +56,7 @@ export class Agent {
   private bridge: Bridge | null = null;
   private link: MqttLink | null = null;
   private mesh: MeshNode | null = null;
+  private ha: HomeAssistantDiscovery | null = null;
   private readonly models: ModelSwaps;
   private readonly pipelines: Pipeline[] = [];
   private readonly failures: PartFailure[] = [];
@@ -69,6 +72,8 @@ export class Agent {
       identity?: NodeIdentity;
       /** Manifest watcher timing (tests shorten it). */
       swapWatch?: { debounceMs?: number; pollMs?: number };
+      /** Handed to every pipeline (the operator API's latency histogram and recent results). */
+      pipelineObserver?: PipelineObserver;
     },
   ) {
     this.models = new ModelSwaps({
@@ -132,6 +137,11 @@ export class Agent {
       this.connected = false;
       this.mesh?.brokerLost();
     });
+    this.ha = new HomeAssistantDiscovery(homeAssistantInit(config, this.identity.peerId), {
+      link: this.link,
+      logger: log.child({ component: 'home-assistant' }),
+    });
+    this.ha.start(); // before link.start(): announces on every connect, the first included
     await this.link.start();
     await this.mesh?.startOffload(this.link, {
       ...(this.receipts ? { receipts: this.receipts.sink, vouchers: this.receipts.vouchers } : {}),
@@ -199,6 +209,7 @@ export class Agent {
           },
         )
         .catch(() => undefined);
+      this.ha?.stop();
       log.info({ counters: this.link.counters() }, 'mqtt link closing');
       await this.mesh?.stopOffload();
       await this.link.stop();
@@ -317,6 +328,7 @@ export class Agent {
           nodeId: this.nodeId,
           logger: this.components.logger.child({ component: 'pipeline', pipeline: cfg.id }),
           ...(receipts === undefined ? {} : { receipts }),
+          ...(this.components.pipelineObserver ? { observer: this.components.pipelineObserver } : {}),
           ...(cfg.calibration
             ? { calibrationStore: createCalibrationStore(this.config.node.dataDir, cfg.id) }
             : {}),

@@ -141,6 +141,7 @@ function resolvePaths(cfg: Config, baseDir: string): Config {
       aclFile: opt(broker.aclFile),
     },
     node: { ...cfg.node, dataDir: path.resolve(baseDir, cfg.node.dataDir) },
+    api: cfg.api.tokenFile === undefined ? cfg.api : { ...cfg.api, tokenFile: at(cfg.api.tokenFile) },
     models: cfg.models.map((m) => ({
       ...m,
       manifest: path.resolve(baseDir, m.manifest),

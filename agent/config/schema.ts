@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { publicKeyFromPeerId } from '../../protocol/identity.js';
 import { DEFAULT_MAX_RECEIPTS } from '../../protocol/submission.js';
+import { apiSection } from './api-schema.js';
 import { bridgeSection } from './bridge-schema.js';
 import { brokerSection, peerId } from './broker-schema.js';
+import { homeAssistantSection } from './ha-schema.js';
 import { batchSection, calibrationSection, shadowSection, swapSection } from './inference-schema.js';
 import { meshSection } from './mesh-schema.js';
 import { mqttSection } from './mqtt-schema.js';
@@ -48,6 +50,13 @@ const logSection = z
       .enum(['json', 'pretty'])
       .default('json')
       .describe('json for log collectors; pretty for a terminal.'),
+    levels: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a component name such as mqtt or pipeline'),
+        z.enum(LOG_LEVELS),
+      )
+      .default({})
+      .describe('Level per component (mqtt, pipeline, bridge, …), overriding level for that component.'),
   })
   .describe('Logging.');
 
@@ -230,6 +239,7 @@ const pipelineEntry = z.strictObject({
     })
     .prefault({})
     .describe('Where results go.'),
+  homeAssistant: homeAssistantSection,
 });
 
 const MIB = 1024 * 1024;
@@ -359,6 +369,7 @@ export const configSchema = z.strictObject({
   pipelines: z.array(pipelineEntry).default([]).describe('Sensor topics bound to models.'),
   settlement: settlementSection,
   mesh: meshSection,
+  api: apiSection,
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { NodeIdentity } from '../../protocol/identity.js';
 import { MeshTokenError, verifyMeshToken } from '../../protocol/mesh-token.js';
+import { close, httpUrl, listen } from '../http/listen.js';
 import type { Logger } from '../log.js';
 import { isTrusted } from './check-peer.js';
 
@@ -95,28 +96,17 @@ class Api implements MeshApiServer {
   }
 
   get url(): string {
-    const host = this.bound?.address ?? this.init.host;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+    return httpUrl(this.bound?.address ?? this.init.host, this.port);
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new MeshApiListenError(this.init.host, this.init.port, err));
-      this.server.once('error', onError);
-      this.server.listen(this.init.port, this.init.host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
-    this.bound = this.server.address() as AddressInfo;
+    const { host, port } = this.init;
+    this.bound = await listen(this.server, host, port, (err) => new MeshApiListenError(host, port, err));
     this.server.on('error', (err) => this.components.logger.error({ err }, 'mesh API server error'));
   }
 
   async stop(): Promise<void> {
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    await close(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -15,6 +15,7 @@ import { BatchRunner, type Job, outputsOfRow, type RemoteLane, type RunInfo } fr
 import { ErrorReporter } from './error-reporter.js';
 import { modelFitProblems, PipelineConfigError, postSpecOf } from './model-fit.js';
 import { PipelineVersions } from './model-versions.js';
+import type { PipelineObserver } from './observer.js';
 import { type ReceiptSink, receiptJob } from './receipt-sink.js';
 import { buildResult } from './result.js';
 import { type PrimaryVerdict, ShadowRunner, type ShadowStats } from './shadow-runner.js';
@@ -112,6 +113,8 @@ export class Pipeline {
       remote?: RemoteLane;
       /** Where a learned calibration is kept; needed with a calibration section. */
       calibrationStore?: CalibrationStore;
+      /** Watches calls and results (the operator API); absent: nothing is reported. */
+      observer?: PipelineObserver;
     },
   ) {
     this.id = cfg.id;
@@ -215,6 +218,11 @@ export class Pipeline {
         ...(this.components.remote ? { remote: this.components.remote } : {}),
         events: {
           ran: (jobs, outputs, run) => {
+            this.components.observer?.ran?.(
+              this.id,
+              (run.model ?? this.model.current).id,
+              run.computeTimeUs / 1e6,
+            );
             // An offloaded call's receipt is the provider's to make; this node vouches for it.
             if (this.components.receipts && run.provider === undefined)
               this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
@@ -412,6 +420,7 @@ export class Pipeline {
       this.counters.results++;
       this.publish(JSON.stringify(result));
       this.sparkplugOut?.publish(result);
+      this.components.observer?.result?.(result);
       return { seq: this.seq, post };
     });
   }

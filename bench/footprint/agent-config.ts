@@ -36,6 +36,7 @@ export async function writeAgentConfig(
       `  mdnsPort: ${init.mdnsPort}`,
       `  serviceTag: _fieldmesh-fp-${init.tag}._udp.local`,
       '  api: { host: 127.0.0.1, port: 0 }',
+      'api: { host: 127.0.0.1, port: 0 }',
       `models: [{ id: vibration-ae, manifest: ${q(init.manifest)} }]`,
       'pipelines:',
       '  - id: vibration',

@@ -1,6 +1,8 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ReadyChild, spawnReady } from '../lib/child.js';
 import { configPath, freePort, writeAgentConfig } from './agent-config.js';
+import { evictFromPageCache } from './page-cache.js';
 
 /** What the suite measures an agent or a baseline with: the files and the rate they share. */
 export interface Setup {
@@ -36,8 +38,13 @@ export interface Subject {
 }
 
 let started = 0;
+/** The onnxruntime-node the baseline imports: the project's, the same version the executable carries. */
+const ORT_NATIVE = fileURLToPath(new URL('../../../node_modules/onnxruntime-node/bin', import.meta.url));
 
 /**
+ * Each side starts cold, as after a reboot: its executable and libraries are first dropped
+ * from the page cache (page-cache.ts says why).
+ *
  * `fieldmesh agent --config <fixture>` from the release executable; ready at its `agent ready`
  * line, which it logs once its broker listens, its mesh announces it over mDNS, its model is
  * loaded and warmed up, its pipeline subscribed and its node record published.
@@ -53,6 +60,7 @@ export async function startAgent(setup: Setup): Promise<Subject> {
     mdnsPort: await freePort(),
     tag: tag.replace(/[^a-z0-9-]/g, ''),
   });
+  await evictFromPageCache([setup.exe, setup.runtimeDir]);
   const t0 = performance.now();
   const child = await spawnReady(setup.exe, ['agent', '--config', file], {
     env: { ...process.env, FIELDMESH_RUNTIME_DIR: setup.runtimeDir },
@@ -70,6 +78,7 @@ export async function startAgent(setup: Setup): Promise<Subject> {
 
 /** The baseline: ready once its session is created and warmed up. */
 export async function startBare(setup: Setup): Promise<Subject> {
+  await evictFromPageCache([setup.node, ORT_NATIVE, setup.model]);
   const t0 = performance.now();
   const child = await spawnReady(
     setup.node,

@@ -30,6 +30,7 @@ async function writeConfig(name: string, extra: Record<string, unknown>): Promis
   };
   const config = {
     node: { name, dataDir: path.join(dir, `data-${name}`) },
+    api: { port: 0 },
     broker: { ...broker, ...(extra.broker as object | undefined) },
     models: [
       {

@@ -40,6 +40,8 @@ export async function writeAgentConfig(file: string, o: AgentConfigOptions): Pro
     // Sensors and observers of these tests connect without credentials.
     broker: { enabled: true, host: '127.0.0.1', port: o.brokerPort, auth: { allowAnonymous: true } },
     mqtt: { connectTimeoutMs: 5_000 },
+    // Agents of parallel test files must not race for the operator API's default port.
+    api: { port: 0 },
     models: [{ id: 'vibration-ae', manifest: VIBRATION_MANIFEST, warmupRuns: 1 }],
     pipelines: o.pipelines.map((id) => ({
       id,

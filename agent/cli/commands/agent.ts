@@ -1,7 +1,8 @@
 import { FieldmeshError } from '../../../protocol/errors.js';
 import { Agent } from '../../agent.js';
 import { loadConfigFile } from '../../config/load.js';
-import { createLogger } from '../../log.js';
+import { createAgentApi } from '../../http/agent-api.js';
+import { createLogging } from '../../log.js';
 import { parse, UsageError } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
 import { runUntilStopped } from '../lifecycle.js';
@@ -31,8 +32,11 @@ export async function agentCommand(argv: string[]): Promise<number> {
   if (!values.config)
     throw new UsageError('fieldmesh agent: --config FILE is required. Run "fieldmesh agent --help".');
   const config = await loadConfigFile(values.config);
-  const logger = createLogger(config.log);
-  const agent = new Agent(config, { logger });
+  // logging.levels changes component levels at run time (for the HTTP API).
+  const logging = createLogging(config.log);
+  const logger = logging.logger;
+  const api = createAgentApi(config, { logger, logLevels: logging.levels });
+  const agent = new Agent(config, { logger, pipelineObserver: api.observer });
   // Does nothing unless systemd started us with Type=notify (NOTIFY_SOCKET set).
   const systemd = systemdNotify({ logger });
   await runUntilStopped(
@@ -47,12 +51,14 @@ export async function agentCommand(argv: string[]): Promise<number> {
               `no pipeline could start (${status.failures.map((f) => `${f.part}: ${f.message}`).join('; ')})`,
             );
           }
+          await api.start(agent);
           systemd.ready(
             `running ${status.pipelines.length} pipeline(s), ${status.failures.length} failure(s)`,
           );
         },
         stop: async () => {
           await systemd.stopping('stopping');
+          await api.stop();
           await agent.stop();
         },
       },

@@ -14,6 +14,7 @@ import { formatReceipts, type ReceiptsLine, renderScreen } from '../../demo/rend
 import { demoFaultPlan, demoSensor } from '../../demo/scenario.js';
 import { SettlementView } from '../../demo/settlement-view.js';
 import { Simulator } from '../../demo/simulator.js';
+import { createAgentApi } from '../../http/agent-api.js';
 import { createLogger } from '../../log.js';
 import type { PipelineStats } from '../../pipeline/pipeline.js';
 import { projectFile } from '../../project-files.js';
@@ -85,7 +86,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const serviceRef = service && { url: service.url, peerId: service.identity.peerId };
   const config = await demoConfigWithSettlement(configFile, env, serviceRef);
 
-  let agent = new Agent(config, { logger });
+  const api = createAgentApi(config, { logger });
+  let agent = new Agent(config, { logger, pipelineObserver: api.observer });
   try {
     await agent.start();
   } catch (err) {
@@ -95,7 +97,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
     }
     process.stderr.write(`port ${config.broker.port} is taken; the demo broker uses a free port instead\n`);
     const freePort = { ...env, FIELDMESH_BROKER_PORT: '0' };
-    agent = new Agent(await demoConfigWithSettlement(configFile, freePort, serviceRef), { logger });
+    agent = new Agent(await demoConfigWithSettlement(configFile, freePort, serviceRef), {
+      logger,
+      pipelineObserver: api.observer,
+    });
     await agent.start();
   }
   let peers: DemoNode[] = [];
@@ -111,6 +116,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
       `the demo's peers could not join (${(err as Error).message}); the gateway runs alone\n`,
     );
   }
+  // The demo runs without it rather than not at all (another demo may hold the port).
+  await api.start(agent).then(
+    () => process.stderr.write(`operator API: ${api.url}/v1/status  metrics: ${api.url}/metrics\n`),
+    (err: Error) => process.stderr.write(`the operator API is off: ${err.message}\n`),
+  );
   const viewOf = (nodeId: string) =>
     config.settlement && new SettlementView({ url: config.settlement.url, nodeId });
   const settlement = viewOf(agent.nodeId);
@@ -174,6 +184,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     durationS === undefined ? { logger } : { logger, durationMs: durationS * 1000 },
   );
   const pipelines = agent.status().pipelines;
+  await api.stop();
   await stopDemoPeers(peers); // first, so no peer sees the site broker go and elects itself
   await agent.stop();
   // The demo's epochs are short but the run may be shorter: close one so the summary shows credit.

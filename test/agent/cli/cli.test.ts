@@ -118,6 +118,7 @@ describe('fieldmesh agent lifecycle', () => {
         `node: { dataDir: ${JSON.stringify(path.join(work, 'embedded-data'))} }`,
         'log: { level: info }',
         'broker: { enabled: true, port: 0 }',
+        'api: { port: 0 }',
         `models: [{ id: vibration-ae, manifest: ${JSON.stringify(path.resolve('models/examples/vibration-ae/manifest.json'))} }]`,
         'pipelines: [{ id: vib, model: vibration-ae, input: { topic: "plant/+/vibration", field: value } }]',
         '',

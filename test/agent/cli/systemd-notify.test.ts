@@ -74,7 +74,10 @@ async function startSite(name: string, env: NodeJS.ProcessEnv) {
   const config = path.join(work, `${name}.yaml`);
   const broker = { enabled: true, host: '127.0.0.1', port: await closedPort(), storage: 'memory' };
   const dataDir = path.join(work, name);
-  await writeFile(config, JSON.stringify({ node: { name, dataDir }, log: { level: 'info' }, broker }));
+  await writeFile(
+    config,
+    JSON.stringify({ node: { name, dataDir }, log: { level: 'info' }, broker, api: { port: 0 } }),
+  );
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FIELDMESH_')));
   const agent = spawn(process.execPath, [BIN, 'agent', '--config', config], {
     env: { ...clean, NOTIFY_SOCKET: socket, ...env },
