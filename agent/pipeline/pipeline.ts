@@ -1,24 +1,24 @@
 import type { Topics } from '../../protocol/topics.js';
 import { configuredNormalise, createPipelineCalibration } from '../calibrate/pipeline-calibration.js';
-import type { CalibrationProgress, CalibrationSession, CalibrationStatus } from '../calibrate/session.js';
+import type { CalibrationSession, CalibrationStatus } from '../calibrate/session.js';
 import type { CalibrationStore } from '../calibrate/store.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
 import { ModelSlot } from '../infer/model-slot.js';
-import { checkPostprocessSpec, type PostprocessSpec, postprocessRow } from '../infer/postprocess.js';
+import { checkPostprocessSpec, type PostprocessSpec } from '../infer/postprocess.js';
 import { compileDecoder, type PayloadDecoder } from '../ingest/decoders.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
 import { SlidingWindows } from '../window/sliding-window.js';
-import { BatchRunner, type Job, outputsOfRow, type RemoteLane, type RunInfo } from './batch-runner.js';
+import { BatchRunner, type Job, type RemoteLane, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
 import { modelFitProblems, PipelineConfigError, postSpecOf } from './model-fit.js';
 import { PipelineVersions } from './model-versions.js';
 import type { PipelineObserver } from './observer.js';
 import { type ReceiptSink, receiptJob } from './receipt-sink.js';
-import { buildResult } from './result.js';
-import { type PrimaryVerdict, ShadowRunner, type ShadowStats } from './shadow-runner.js';
+import { ResultPublisher } from './result-publisher.js';
+import { ShadowRunner, type ShadowStats } from './shadow-runner.js';
 import * as sparkplug from './sparkplug-wiring.js';
 
 export interface PipelineStats {
@@ -76,11 +76,10 @@ export class Pipeline {
   private readonly sensorOf: SensorIdExtractor;
   private readonly windows: SlidingWindows;
   private readonly errors: ErrorReporter;
-  private readonly resultTopic: string;
+  private readonly out: ResultPublisher;
   private readonly allowed: ReadonlySet<string> | null;
   private readonly runner: BatchRunner;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private seq = 0;
   private lastArrival = 0;
   private counters = {
     readings: 0,
@@ -151,7 +150,19 @@ export class Pipeline {
     this.sensorOf = compileSensorIdExtractor(cfg.input.sensor, cfg.input.topic);
     this.windows = new SlidingWindows({ ...cfg.window, size });
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
-    this.resultTopic = cfg.results.topic ?? components.topics.results(cfg.id);
+    this.out = new ResultPublisher({
+      node: components.nodeId,
+      pipeline: cfg.id,
+      topic: cfg.results.topic ?? components.topics.results(cfg.id),
+      qos: cfg.results.qos,
+      includeOutputs: cfg.results.includeOutputs,
+      link: components.link,
+      sparkplug: this.sparkplugOut,
+      observer: components.observer,
+      log: this.log,
+      counters: this.counters,
+      now: () => this.now(),
+    });
     this.runner = this.createRunner(this.model);
     this.calibration = createPipelineCalibration(cfg, size, this.postSpec, {
       ...components,
@@ -226,7 +237,8 @@ export class Pipeline {
             // An offloaded call's receipt is the provider's to make; this node vouches for it.
             if (this.components.receipts && run.provider === undefined)
               this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
-            const verdicts = this.publishResults(jobs, outputs, run);
+            const model = run.model ?? this.model.current;
+            const verdicts = this.out.results(jobs, outputs, run, model, this.versions.specFor(model));
             if (this.model.shadow !== null) this.shadow.offer(jobs, verdicts);
           },
           failed: (jobs, err) => {
@@ -276,7 +288,7 @@ export class Pipeline {
     this.sweepTimer = setInterval(() => this.windows.sweep(this.now()), STALE_SWEEP_MS);
     this.sweepTimer.unref();
     this.log.info(
-      { topic: this.cfg.input.topic, model: this.model.id, results: this.resultTopic },
+      { topic: this.cfg.input.topic, model: this.model.id, results: this.out.topic },
       'pipeline running',
     );
   }
@@ -359,28 +371,8 @@ export class Pipeline {
   private enqueue(job: Job): void {
     this.counters.windows++;
     const calibrating = this.calibration?.collect(job.window.values);
-    if (calibrating) this.publishCalibrating(job, calibrating);
+    if (calibrating) this.out.calibrating(job, this.model.current, calibrating);
     else this.runner.push(job);
-  }
-
-  /** While calibrating a window gets no verdict: its result says how far probation is. */
-  private publishCalibrating(job: Job, calibrating: CalibrationProgress): void {
-    this.seq++;
-    this.counters.results++;
-    const result = buildResult({
-      node: this.components.nodeId,
-      pipeline: this.id,
-      seq: this.seq,
-      window: job.window,
-      model: this.model.current,
-      post: {},
-      threshold: undefined,
-      outputs: undefined,
-      calibrating,
-      latencyMs: performance.now() - job.arrivedAt,
-      ts: this.now(),
-    });
-    this.publish(JSON.stringify(result));
   }
 
   /** One receipt per model call (not per window), over the window tensor and every output. */
@@ -392,48 +384,6 @@ export class Pipeline {
       // A receipt must never cost the results; the failure is reported like a bad reading.
       this.reject('internal_error', this.id, `receipt not recorded: ${(err as Error).message}`);
     }
-  }
-
-  /** Publishes one result per window of a call; returns the verdicts, for the shadow. */
-  private publishResults(jobs: readonly Job[], outputs: ModelOutputs, run: RunInfo): PrimaryVerdict[] {
-    const model = run.model ?? this.model.current;
-    const spec = this.versions.specFor(model);
-    const ts = this.now();
-    const done = performance.now();
-    return jobs.map((job, row) => {
-      const post = postprocessRow(outputs, spec, row);
-      this.seq++;
-      const result = buildResult({
-        node: this.components.nodeId,
-        pipeline: this.id,
-        seq: this.seq,
-        window: job.window,
-        model,
-        post,
-        threshold: spec.threshold,
-        outputs: this.cfg.results.includeOutputs ? outputsOfRow(outputs, row, jobs.length) : undefined,
-        ranOn: run.provider,
-        latencyMs: done - job.arrivedAt,
-        ts,
-      });
-      if (post.anomaly) this.counters.anomalies++;
-      this.counters.results++;
-      this.publish(JSON.stringify(result));
-      this.sparkplugOut?.publish(result);
-      this.components.observer?.result?.(result);
-      return { seq: this.seq, post };
-    });
-  }
-
-  private publish(payload: string): void {
-    if (this.cfg.results.qos === 0) {
-      this.components.link.publishFast(this.resultTopic, payload);
-      return;
-    }
-    // QoS 1 is acknowledged asynchronously; waiting here would serialise the loop on round trips.
-    this.components.link.publish(this.resultTopic, payload, { qos: 1 }).catch((err: Error) => {
-      this.log.warn({ err: err.message }, 'result not acknowledged by the broker');
-    });
   }
 
   /**
