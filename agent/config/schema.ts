@@ -347,6 +347,14 @@ const settlementSection = z
       .min(100)
       .default(5_000)
       .describe('How often the service is asked for spot-check challenges.'),
+    creditsPollMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(15_000)
+      .describe(
+        'How often the service is asked what it has credited this node (shown by the operator API, metrics and dashboard).',
+      ),
   })
   .optional()
   .describe(

@@ -6,6 +6,7 @@ import { type SettlementConfig, servicePublicKeyBytes } from '../config/schema.j
 import type { VoucherSink } from '../offload/voucher-sink.js';
 import type { ReceiptJob, ReceiptSink } from '../pipeline/receipt-sink.js';
 import { type ChallengeResponder, createChallengeResponder } from './challenges.js';
+import { fetchNodeCredits, type NodeCredits } from './credits.js';
 import { createOutbox } from './outbox.js';
 import type { Outbox } from './outbox-types.js';
 import { writeJobReceipt } from './receipt-writer.js';
@@ -34,6 +35,8 @@ export interface ReceiptServiceComponents {
 /** The receipts status with the provider's vouchers (written to status/receipts.json too). */
 export interface ReceiptServiceStatus extends ReceiptsStatus {
   readonly vouchers: VoucherBookStats;
+  /** The service's last answer about this node's credits; null until it has answered once. */
+  readonly credits: NodeCredits | null;
 }
 
 export interface ReceiptService {
@@ -78,6 +81,8 @@ class SettlementReceipts implements ReceiptService {
   private readonly challenges: ChallengeResponder;
   private timers: NodeJS.Timeout[] = [];
   private polling = false;
+  private credits: NodeCredits | null = null;
+  private asking = false;
   private statusWrite: Promise<void> = Promise.resolve();
   private lastSinkErrorAtMs = Number.NEGATIVE_INFINITY;
 
@@ -162,6 +167,8 @@ class SettlementReceipts implements ReceiptService {
     this.sendLoop.start();
     this.every(this.init.settlement.challengePollMs, () => this.pollChallenges());
     this.every(STATUS_FILE_MS, () => this.writeStatus());
+    this.every(this.init.settlement.creditsPollMs, () => this.askCredits());
+    this.askCredits();
     this.writeStatus();
     this.log.info({ url: this.url, ...this.status() }, 'receipts on');
   }
@@ -194,6 +201,7 @@ class SettlementReceipts implements ReceiptService {
       lastAckAtMs: o.lastAckAtMs,
       lastError: this.sendLoop.lastError,
       vouchers: this.vouchers.stats(),
+      credits: this.credits,
     };
   }
 
@@ -243,6 +251,20 @@ class SettlementReceipts implements ReceiptService {
     const timer = setInterval(run, ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** Failures are not logged: the send loop already reports an unreachable service. */
+  private askCredits(): void {
+    if (this.asking) return;
+    this.asking = true;
+    const { settlement } = this.init;
+    fetchNodeCredits(this.url, this.components.identity.peerId, settlement.requestTimeoutMs, this.now)
+      .then((answer) => {
+        if (answer.ok) this.credits = answer.credits;
+      })
+      .finally(() => {
+        this.asking = false;
+      });
   }
 
   private pollChallenges(): void {

@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { NodeCredits } from './credits.js';
 
 /**
  * The receipt status a running agent publishes for `fieldmesh receipts`: the agent holds the
@@ -21,6 +22,8 @@ export interface ReceiptsStatus {
   readonly lastAckAtMs: number | null;
   /** The last failure to settle, cleared by the next acknowledged batch. */
   readonly lastError: { readonly code: string; readonly message: string; readonly atMs: number } | null;
+  /** What the service last said it credited this node; null until it answered (absent in older files). */
+  readonly credits?: NodeCredits | null;
 }
 
 export interface ReceiptsStatusFile {

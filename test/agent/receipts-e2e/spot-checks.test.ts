@@ -63,7 +63,7 @@ describe('agent and the real settlement service, with spot checks', () => {
       settlementUrl: settlement.url,
       servicePublicKey: settlement.service.identity.peerId,
       pipelines: PIPELINES,
-      settlement: { batch: { maxReceipts: 20, maxAgeMs: 200 }, challengePollMs: 100 },
+      settlement: { batch: { maxReceipts: 20, maxAgeMs: 200 }, challengePollMs: 100, creditsPollMs: 200 },
     });
     const { node, dataDir } = files;
     const agent = await startAgent(files);
@@ -102,6 +102,16 @@ describe('agent and the real settlement service, with spot checks', () => {
     expect(after).toMatchObject({ credited: samples, pending: 0, voided: 0, openChallenges: 0 });
     expect(after.credited).toBeGreaterThan(0);
     expect(Object.keys(after.batches)).toEqual(['credited']);
+    // The agent asks the service too, and shows the same figures in its status.
+    await vi.waitFor(async () => {
+      const credits = (await readStatusFile(dataDir))?.receipts.credits;
+      expect(credits).toMatchObject({
+        credited: samples,
+        pending: 0,
+        voided: 0,
+        receipts: { valid: stored },
+      });
+    }, WAIT);
     expect((await agent.kill('SIGTERM')).code).toBe(0);
   }, 60_000);
 
