@@ -11,6 +11,8 @@ export const EXIT = {
   unavailable: 4,
   /** An input file (model, manifest, key) is invalid. */
   input: 5,
+  /** `fieldmesh status`: the node's API answers, but the node is not ready (reasons printed). */
+  notReady: 6,
 } as const;
 
 export const EXIT_HELP = `Exit codes:
@@ -19,7 +21,8 @@ export const EXIT_HELP = `Exit codes:
   2  usage error: unknown command or flag, missing argument
   3  configuration file missing, unreadable or invalid
   4  could not start: port in use, broker unreachable, no pipeline could run
-  5  an input file (model, manifest, node key) is invalid`;
+  5  an input file (model, manifest, node key) is invalid
+  6  status: the node answers but is not ready (the reasons are printed)`;
 
 const BY_CODE: Record<string, number> = {
   CLI_USAGE: EXIT.usage,
@@ -40,6 +43,10 @@ const BY_CODE: Record<string, number> = {
   AGENT_NOTHING_TO_RUN: EXIT.unavailable,
   MESH_API_LISTEN_FAILED: EXIT.unavailable,
   API_LISTEN_FAILED: EXIT.unavailable,
+  STATUS_API_UNREACHABLE: EXIT.unavailable,
+  STATUS_API_FAILED: EXIT.unavailable,
+  // A missing or wrong token is fixed on the command line (--token), like any usage error.
+  STATUS_API_UNAUTHORIZED: EXIT.usage,
   MODEL_FORMAT: EXIT.input,
   MODEL_DIGEST_MISMATCH: EXIT.input,
   MODEL_FILE_MISSING: EXIT.input,

@@ -2,6 +2,8 @@ import { FieldmeshError } from '../../protocol/errors.js';
 import { SOFTWARE_VERSION } from '../node-record.js';
 import { UsageError } from './args.js';
 import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
+import { type Style, styleFor } from './style.js';
+import { closest } from './suggest.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -43,40 +45,62 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./commands/settlement.js')).settlementCommand,
     summary: 'run the settlement service that verifies and credits receipts',
   },
+  status: {
+    load: async () => (await import('./commands/status.js')).statusCommand,
+    summary: 'one screen about a running agent, from its operator API',
+  },
 };
 
-export const MAIN_HELP = `fieldmesh ${SOFTWARE_VERSION} — inference next to the data, on an MQTT mesh of edge boxes
+/** The top-level help; headings in bold when `style` colours (a terminal). */
+export function mainHelp(style: Style): string {
+  const heading = (text: string) => style.bold(text);
+  const exits = EXIT_HELP.replace(/^Exit codes:/, heading('Exit codes:'));
+  return `fieldmesh ${SOFTWARE_VERSION} — inference next to the data, on an MQTT mesh of edge boxes
 
-Usage: fieldmesh <command> [options]     (fieldmesh <command> --help for each)
+${heading('Usage:')} fieldmesh <command> [options]
+       fieldmesh help <command>     (the same as fieldmesh <command> --help)
 
-Commands:
+${heading('Commands:')}
 ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
-${EXIT_HELP}`;
+${exits}`;
+}
+
+export const MAIN_HELP = mainHelp(styleFor({ isTTY: false }, {}));
+
+function unknownCommand(name: string): UsageError {
+  const names = Object.keys(COMMANDS);
+  const guess = closest(name, names);
+  return new UsageError(
+    `fieldmesh: unknown command "${name}"${guess ? ` (did you mean ${guess}?)` : ''}. Commands: ${names.join(', ')}. Run "fieldmesh --help".`,
+  );
+}
 
 /** The CLI's lifecycle boundary: the one place that turns an error into an exit code. */
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   try {
+    // `fieldmesh help status` is `fieldmesh status --help`.
+    if (name === 'help' && rest[0] !== undefined) return await run([...rest, '--help']);
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      process.stdout.write(`${MAIN_HELP}\n`);
+      process.stdout.write(`${mainHelp(styleFor(process.stdout))}\n`);
       return name === undefined ? EXIT.usage : EXIT.ok;
     }
     if (name === '--version' || name === '-v') {
       process.stdout.write(`${SOFTWARE_VERSION}\n`);
       return EXIT.ok;
     }
-    const command = COMMANDS[name];
-    if (!command)
-      throw new UsageError(
-        `fieldmesh: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}.`,
-      );
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!command) throw unknownCommand(name);
     return await (await command.load())(rest);
   } catch (err) {
     if (err instanceof FieldmeshError) {
-      process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+      const style = styleFor(process.stderr);
+      process.stderr.write(
+        `${style.red(style.bold('error'))} ${style.dim(`[${err.code}]`)}: ${err.message}\n`,
+      );
       return exitCodeFor(err.code);
     }
     process.stderr.write(

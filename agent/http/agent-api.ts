@@ -26,7 +26,7 @@ export interface AgentApi {
 
 export function createAgentApi(
   config: Readonly<Pick<Config, 'api' | 'broker'>>,
-  components: { logger: Logger; logLevels?: LogLevelControl },
+  components: { logger: Logger; logLevels?: LogLevelControl; dashboardDir?: string },
 ): AgentApi {
   const recent = new RecentActivity();
   const log = components.logger.child({ component: 'api' });
@@ -41,7 +41,12 @@ export function createAgentApi(
       if (!config.api.enabled) return;
       const token = await tokenOf(config.api);
       const s = createAgentApiServer(
-        { host: config.api.host, port: config.api.port, ...(token === undefined ? {} : { token }) },
+        {
+          host: config.api.host,
+          port: config.api.port,
+          ...(token === undefined ? {} : { token }),
+          ...(components.dashboardDir === undefined ? {} : { dashboardDir: components.dashboardDir }),
+        },
         {
           logger: log,
           recent,

@@ -96,6 +96,18 @@ function renderParts(x: Exposition, status: AgentStatus): void {
         { labels: { state: 'acknowledged' }, value: status.receipts.acknowledgedReceipts },
       ],
     );
+    const credits = status.receipts.credits;
+    if (credits) {
+      x.gauge(
+        'fieldmesh_credits',
+        'Credit units the settlement service reports for this node: credited (final), pending (batches not yet final), voided (failed spot checks); as of its last answer.',
+        [
+          { labels: { state: 'credited' }, value: credits.credited },
+          { labels: { state: 'pending' }, value: credits.pending },
+          { labels: { state: 'voided' }, value: credits.voided },
+        ],
+      );
+    }
   }
   if (status.mesh) {
     const peers = status.mesh.peers;

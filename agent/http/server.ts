@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { FieldmeshError } from '../../protocol/errors.js';
 import type { AgentStatus } from '../agent.js';
 import type { Logger } from '../log.js';
+import { DashboardAssets, defaultDashboardDir, isDashboardPath } from './dashboard.js';
 import { close, httpUrl, listen } from './listen.js';
 import type { LogLevelControl } from './log-levels.js';
 import type { RecentActivity } from './recent.js';
@@ -22,6 +23,8 @@ export interface AgentApiInit {
   readonly port: number;
   readonly token?: string;
   readonly sse?: Partial<SseInit>;
+  /** The dashboard's built files; dist/dashboard of the project by default. */
+  readonly dashboardDir?: string;
 }
 
 export interface AgentApiComponents {
@@ -42,6 +45,11 @@ export interface AgentApiServer {
 }
 
 const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+/**
+ * The one path that also takes the token as `?token=`: a browser's EventSource cannot send a
+ * header. Nowhere else, so a token in a URL (proxy logs, history) opens no more than the stream.
+ */
+const QUERY_TOKEN_PATH = '/v1/events';
 const SSE_DEFAULTS: SseInit = {
   maxClients: 16,
   statusIntervalMs: 2000,
@@ -74,6 +82,7 @@ class Api implements AgentApiServer {
   private readonly routes: Routes;
   private readonly sse: SseHub;
   private readonly tokenDigest: Buffer | null;
+  private readonly dashboard: DashboardAssets;
   private bound: AddressInfo | undefined;
 
   constructor(
@@ -82,6 +91,7 @@ class Api implements AgentApiServer {
   ) {
     this.tokenDigest = init.token === undefined ? null : createHash('sha256').update(init.token).digest();
     const status = () => ({ ...components.status(), uptimeSeconds: Math.round(process.uptime()) });
+    this.dashboard = new DashboardAssets(init.dashboardDir ?? defaultDashboardDir());
     this.sse = new SseHub({ ...SSE_DEFAULTS, ...init.sse }, { recent: components.recent, status });
     this.routes = buildRoutes({
       status: () => components.status(),
@@ -122,6 +132,8 @@ class Api implements AgentApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://api');
+    // Static files need no token: the page asks for it and sends it with every data request.
+    if (isDashboardPath(url.pathname)) return this.dashboard.serve(req, res, url.pathname);
     const route = this.routes.get(url.pathname);
     if (route === undefined) {
       const known = [...this.routes.keys()].join(', ');
@@ -129,15 +141,16 @@ class Api implements AgentApiServer {
         res,
         404,
         'API_NOT_FOUND',
-        `no ${url.pathname} here; the operator API serves ${known}`,
+        `no ${url.pathname} here; the operator API serves /, ${known}`,
       );
     }
-    if (!OPEN_PATHS.has(url.pathname) && !this.authorised(req)) {
+    if (!OPEN_PATHS.has(url.pathname) && !this.authorised(req, url)) {
       return sendError(
         res,
         401,
         'API_UNAUTHORIZED',
-        'this API needs the token of api.token (or api.tokenFile): send "Authorization: Bearer <token>"',
+        'this API needs the token of api.token (or api.tokenFile): send "Authorization: Bearer <token>"' +
+          (url.pathname === QUERY_TOKEN_PATH ? ' or ?token=<token>' : ''),
       );
     }
     const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -155,8 +168,10 @@ class Api implements AgentApiServer {
     await handler(req, res, url);
   }
 
-  private authorised(req: IncomingMessage): boolean {
+  private authorised(req: IncomingMessage, url: URL): boolean {
     if (this.tokenDigest === null) return true;
+    const query = url.pathname === QUERY_TOKEN_PATH ? url.searchParams.get('token') : null;
+    if (query !== null) return tokenMatches(query, this.tokenDigest);
     const auth = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     return match !== null && tokenMatches(match[1] as string, this.tokenDigest);

@@ -210,7 +210,11 @@ export class MeshNode {
     return {
       address: this.address,
       api: this.api?.url,
-      peers: this.discovery?.peers().map((p) => ({ id: p.peerId, name: p.name, broker: p.brokerUrl })) ?? [],
+      peers:
+        this.discovery
+          ?.peers()
+          .map((p) => ({ id: p.peerId, name: p.name, broker: p.brokerUrl, loadPermille: p.loadPermille })) ??
+        [],
       discovery: this.discovery?.stats(),
       siteBroker: this.site ? { url: this.site.current, hosting: this.site.hosting !== null } : undefined,
       offload: { provider: this.provider?.stats(), client: this.client?.stats() },

@@ -158,6 +158,8 @@ async function bundleClassicLevel(root: string, target: Target, out: string): Pr
 async function copyResources(root: string, dir: string): Promise<void> {
   await cp(path.join(root, 'deploy/examples'), path.join(dir, 'deploy/examples'), { recursive: true });
   await cp(path.join(root, 'models/examples'), path.join(dir, 'models/examples'), { recursive: true });
+  // The dashboard `npm run build` wrote; the operator API serves it from <app>/dist/dashboard.
+  await cp(path.join(root, 'dist/dashboard'), path.join(dir, 'dist/dashboard'), { recursive: true });
 }
 
 function bundledPackages(root: string, meta: Metafile): string[] {

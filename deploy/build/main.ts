@@ -5,6 +5,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Progress } from '../../agent/cli/progress.js';
 import { buildAppTree } from './app-tree.js';
 import { buildBundle } from './bundle.js';
 import { writeLicenses } from './licenses.js';
@@ -34,11 +35,18 @@ async function buildDist(root: string, targets: readonly Target[], out: string):
   const files: string[] = [];
   for (const target of targets) {
     const started = Date.now();
+    // One redrawn line per target on a terminal (a plain start line in CI); its last line
+    // is the artifact with its size, as before.
+    const progress = new Progress({ label: `  ${target.name}`, total: 4, stream: process.stdout });
     const appDir = path.join(work, target.name, 'app');
+    progress.update(0, { detail: 'application tree' });
     const tree = await buildAppTree(root, target, appDir);
+    progress.update(1, { detail: 'licences' });
     await writeLicenses([root, ...tree.packages], path.join(appDir, 'LICENSES.txt'));
+    progress.update(2, { detail: `Node ${target.node.version}` });
     const node = await nodeBinary(target.node, cache);
     const name = `fieldmesh-${version}-${target.name}`;
+    progress.update(3, { detail: target.kind === 'sea' ? 'single executable' : 'bundle' });
     if (target.kind === 'sea') {
       await buildSea({
         root,
@@ -61,8 +69,8 @@ async function buildDist(root: string, targets: readonly Target[], out: string):
       files.push(`${name}.tar.gz`);
     }
     const size = (await stat(path.join(out, files.at(-1) as string))).size;
-    process.stdout.write(
-      `  ${files.at(-1)}  ${(size / 1e6).toFixed(1)} MB  (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
+    progress.finish(
+      `  ${files.at(-1)}  ${(size / 1e6).toFixed(1)} MB  (${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );
   }
   await rm(work, { recursive: true, force: true });

@@ -118,7 +118,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   // The demo runs without it rather than not at all (another demo may hold the port).
   await api.start(agent).then(
-    () => process.stderr.write(`operator API: ${api.url}/v1/status  metrics: ${api.url}/metrics\n`),
+    () =>
+      process.stderr.write(
+        `dashboard: ${api.url}/  operator API: ${api.url}/v1/status  metrics: ${api.url}/metrics\n`,
+      ),
     (err: Error) => process.stderr.write(`the operator API is off: ${err.message}\n`),
   );
   const viewOf = (nodeId: string) =>

@@ -1,57 +1,24 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../../agent/agent.js';
-import { validateConfig } from '../../../agent/config/load.js';
-import { type AgentApi, createAgentApi } from '../../../agent/http/agent-api.js';
+import type { AgentApi } from '../../../agent/http/agent-api.js';
 import { createSensorStream } from '../../../models/generate/synthetic.js';
-import { connectTestClient, quietLogger } from '../../helpers/broker.js';
-import { call, sample, until } from './api-client.js';
+import { type ApiAgent, call, sample, startApiAgent, until } from './api-client.js';
 
 /** A real agent with its embedded broker and a token-protected operator API on a free port. */
 const TOKEN = 'test-token-0123456789abcdef';
-let work: string;
-let agent: Agent;
+let setup: ApiAgent;
 let api: AgentApi;
 let sensors: MqttClient;
 let base: string;
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'fm-api-'));
-  const config = validateConfig(
-    {
-      node: { name: 'api-node', dataDir: path.join(work, 'data') },
-      log: { level: 'silent' },
-      broker: { enabled: true, port: 0, storage: 'memory', auth: { allowAnonymous: true } },
-      api: { port: 0, token: TOKEN },
-      models: [{ id: 'vibration-ae', manifest: path.resolve('models/examples/vibration-ae/manifest.json') }],
-      pipelines: [
-        {
-          id: 'vibration',
-          model: 'vibration-ae',
-          input: { topic: 'plant/+/vibration', field: 'value', sensor: { from: 'level', level: 1 } },
-          window: { stride: 4 },
-        },
-      ],
-    },
-    'api.yaml',
-    { env: {} },
-  );
-  api = createAgentApi(config, { logger: quietLogger });
-  agent = new Agent(config, { logger: quietLogger, pipelineObserver: api.observer });
-  await agent.start();
-  await api.start(agent);
+  setup = await startApiAgent('api-node', TOKEN);
+  ({ api, sensors } = setup);
   base = api.url as string;
-  sensors = await connectTestClient(agent.brokerUrl ?? '', { clientId: 'sensors' });
 }, 30_000);
 
 afterAll(async () => {
-  await sensors?.endAsync(true);
-  await api?.stop();
-  await agent?.stop();
-  await rm(work, { recursive: true, force: true });
+  await setup?.stop();
 });
 
 async function publishReadings(machine: string, n: number, seed: number): Promise<void> {
