@@ -46,6 +46,7 @@ describe('settlement config section', () => {
       requestTimeoutMs: 10_000,
       backoff: { minMs: 1_000, maxMs: 60_000 },
       challengePollMs: 5_000,
+      creditsPollMs: 15_000,
     });
     expect(Object.isFrozen(cfg.settlement?.batch)).toBe(true);
   });
