@@ -12,6 +12,8 @@ export type Routes = ReadonlyMap<string, Readonly<Partial<Record<'GET' | 'PUT', 
 
 export interface RouteContext {
   status(): AgentStatus;
+  /** `/v1/status` and the event stream's `status` event: the status plus uptime. */
+  statusDocument(): unknown;
   started(): boolean;
   /** True when this node embeds a broker that must be listening for it to be ready. */
   brokerExpected(): boolean;
@@ -53,7 +55,6 @@ export function buildRoutes(ctx: RouteContext): Routes {
     (body: () => unknown): Handler =>
     (_req, res) =>
       sendJson(res, 200, body());
-  const withUptime = () => ({ ...ctx.status(), uptimeSeconds: Math.round(process.uptime()) });
   return new Map<string, Partial<Record<'GET' | 'PUT', Handler>>>([
     ['/healthz', { GET: json(() => ({ status: 'ok' })) }],
     [
@@ -76,7 +77,7 @@ export function buildRoutes(ctx: RouteContext): Routes {
         },
       },
     ],
-    ['/v1/status', { GET: json(withUptime) }],
+    ['/v1/status', { GET: json(() => ctx.statusDocument()) }],
     ['/v1/pipelines', { GET: json(() => ({ pipelines: ctx.status().pipelines })) }],
     ['/v1/models', { GET: json(() => ({ models: ctx.status().models })) }],
     ['/v1/peers', { GET: json(() => peers(ctx.status())) }],

@@ -95,6 +95,7 @@ class Api implements AgentApiServer {
     this.sse = new SseHub({ ...SSE_DEFAULTS, ...init.sse }, { recent: components.recent, status });
     this.routes = buildRoutes({
       status: () => components.status(),
+      statusDocument: status,
       started: () => components.started(),
       brokerExpected: () => components.brokerExpected(),
       recent: components.recent,

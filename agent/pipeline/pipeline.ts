@@ -6,13 +6,14 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { ModelOutputs, ModelRuntime } from '../infer/model-runtime.js';
 import { ModelSlot } from '../infer/model-slot.js';
 import { checkPostprocessSpec, type PostprocessSpec } from '../infer/postprocess.js';
-import { compileDecoder, type PayloadDecoder } from '../ingest/decoders.js';
+import type { PayloadDecoder } from '../ingest/decoders.js';
 import { compileSensorIdExtractor, type SensorIdExtractor } from '../ingest/topic-filter.js';
 import type { Logger } from '../log.js';
 import type { MqttLink } from '../mqtt/link.js';
 import { SlidingWindows } from '../window/sliding-window.js';
 import { BatchRunner, type Job, type RemoteLane, type RunInfo } from './batch-runner.js';
 import { ErrorReporter } from './error-reporter.js';
+import { inputDecoder } from './input-decoder.js';
 import { modelFitProblems, PipelineConfigError, postSpecOf } from './model-fit.js';
 import { PipelineVersions } from './model-versions.js';
 import type { PipelineObserver } from './observer.js';
@@ -136,17 +137,7 @@ export class Pipeline {
       logger: components.logger,
     });
     this.sparkplugOut = sparkplug.createSparkplugOutput(cfg, components);
-    this.decode =
-      cfg.input.format === 'sparkplug'
-        ? null
-        : compileDecoder({
-            format: cfg.input.format,
-            maxBytes: cfg.input.maxBytes,
-            ...(cfg.input.field === undefined ? {} : { field: cfg.input.field }),
-            ...(cfg.input.timestampField === undefined ? {} : { timestampField: cfg.input.timestampField }),
-            ...(cfg.input.sensor.from === 'field' ? { sensorField: cfg.input.sensor.field } : {}),
-            ...(cfg.input.length === undefined ? {} : { length: cfg.input.length }),
-          });
+    this.decode = inputDecoder(cfg.input);
     this.sensorOf = compileSensorIdExtractor(cfg.input.sensor, cfg.input.topic);
     this.windows = new SlidingWindows({ ...cfg.window, size });
     this.allowed = cfg.input.sensors ? new Set(cfg.input.sensors) : null;
@@ -229,15 +220,11 @@ export class Pipeline {
         ...(this.components.remote ? { remote: this.components.remote } : {}),
         events: {
           ran: (jobs, outputs, run) => {
-            this.components.observer?.ran?.(
-              this.id,
-              (run.model ?? this.model.current).id,
-              run.computeTimeUs / 1e6,
-            );
+            const model = run.model ?? this.model.current;
+            this.components.observer?.ran?.(this.id, model.id, run.computeTimeUs / 1e6);
             // An offloaded call's receipt is the provider's to make; this node vouches for it.
             if (this.components.receipts && run.provider === undefined)
-              this.recordReceipt(this.components.receipts, jobs.length, outputs, run);
-            const model = run.model ?? this.model.current;
+              this.recordReceipt(this.components.receipts, jobs.length, outputs, run, model);
             const verdicts = this.out.results(jobs, outputs, run, model, this.versions.specFor(model));
             if (this.model.shadow !== null) this.shadow.offer(jobs, verdicts);
           },
@@ -376,9 +363,15 @@ export class Pipeline {
   }
 
   /** One receipt per model call (not per window), over the window tensor and every output. */
-  private recordReceipt(receipts: PipelineReceipts, rows: number, outputs: ModelOutputs, run: RunInfo): void {
+  private recordReceipt(
+    receipts: PipelineReceipts,
+    rows: number,
+    outputs: ModelOutputs,
+    run: RunInfo,
+    model: ModelRuntime,
+  ): void {
     try {
-      const digest = this.versions.digestOf(run.model ?? this.model.current);
+      const digest = this.versions.digestOf(model);
       receipts.sink.record(receiptJob(this.id, receipts.consumerKey, digest, rows, outputs, run));
     } catch (err) {
       // A receipt must never cost the results; the failure is reported like a bad reading.

@@ -12,6 +12,10 @@ export interface NodeCredits {
   readonly voided: number;
   /** Receipts the service holds for this node, by status (valid, duplicate, equivocation, …). */
   readonly receipts: Readonly<Record<string, number>>;
+  /** Spot checks of this node's receipts still waiting for its reveals. */
+  readonly openChallenges: number;
+  /** Whether the service lists this node as registered; null when it does not say. */
+  readonly registered: boolean | null;
   /** The last closed epoch that credited this node, and its running total then. */
   readonly lastEpoch: { readonly epoch: number; readonly cumulative: number } | null;
   /** When the service answered, Unix epoch ms. */
@@ -62,6 +66,8 @@ function creditsOf(body: Record<string, unknown>, atMs: number): NodeCredits {
     pending: num(body.pending),
     voided: num(body.voided),
     receipts,
+    openChallenges: num(body.openChallenges),
+    registered: typeof body.registered === 'boolean' ? body.registered : null,
     lastEpoch:
       last && typeof last.epoch === 'number' ? { epoch: last.epoch, cumulative: num(last.cumulative) } : null,
     atMs,

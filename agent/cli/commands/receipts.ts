@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadConfigFile } from '../../config/load.js';
 import { readIdentity } from '../../identity/keystore.js';
+import { fetchNodeCredits, type NodeCredits } from '../../receipts/credits.js';
 import { inspectOutbox } from '../../receipts/inspect.js';
 import { type ReceiptsStatusFile, readStatusFile } from '../../receipts/status-file.js';
 import { parse } from '../args.js';
@@ -37,19 +38,8 @@ interface Local {
   note: string | null;
 }
 
-type ServiceAnswer =
-  | {
-      reachable: true;
-      node: unknown;
-      credited?: unknown;
-      pending?: unknown;
-      voided?: unknown;
-      receipts?: Record<string, unknown>;
-      lastEpoch?: unknown;
-      registered?: unknown;
-      openChallenges?: unknown;
-    }
-  | { reachable: false; error: string };
+/** What `--json` prints as `service`: the credits, or why there are none. */
+type ServiceAnswer = ({ reachable: true; node: string } & NodeCredits) | { reachable: false; error: string };
 
 export async function receiptsCommand(argv: string[]): Promise<number> {
   const { values } = parse('receipts', argv, {
@@ -126,25 +116,10 @@ async function localState(dataDir: string, status: ReceiptsStatusFile | undefine
 }
 
 async function askService(url: string, nodeId: string): Promise<ServiceAnswer> {
-  const target = `${url.replace(/\/+$/, '')}/v1/nodes/${nodeId}`;
-  try {
-    const response = await fetch(target, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(SERVICE_TIMEOUT_MS),
-    });
-    if (response.status === 404)
-      return { reachable: false, error: `${target}: the service does not know this node` };
-    if (!response.ok) return { reachable: false, error: `${target} answered HTTP ${response.status}` };
-    const body = (await response.json()) as Record<string, unknown>;
-    return { reachable: true, node: nodeId, ...body } as ServiceAnswer;
-  } catch (err) {
-    const e = err as Error;
-    const why =
-      e.name === 'TimeoutError'
-        ? `no answer within ${SERVICE_TIMEOUT_MS} ms`
-        : ((e.cause as Error | undefined)?.message ?? e.message);
-    return { reachable: false, error: `${url} unreachable (${why})` };
-  }
+  const answer = await fetchNodeCredits(url, nodeId, SERVICE_TIMEOUT_MS);
+  return answer.ok
+    ? { reachable: true, node: nodeId, ...answer.credits }
+    : { reachable: false, error: answer.error };
 }
 
 function render(
@@ -179,20 +154,15 @@ function render(
     lines.push(`credited   unknown: settlement service ${service.error}`);
     return lines;
   }
-  const counts = Object.entries(service.receipts ?? {})
-    .map(([k, v]) => `${k} ${String(v)}`)
+  const counts = Object.entries(service.receipts)
+    .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  lines.push(
-    `credited   ${String(service.credited ?? 0)} (pending ${String(service.pending ?? 0)}, voided ${String(service.voided ?? 0)})`,
-  );
+  lines.push(`credited   ${service.credited} (pending ${service.pending}, voided ${service.voided})`);
   if (counts) lines.push(`receipts   ${counts}`);
-  const epoch = service.lastEpoch as { epoch?: unknown; cumulative?: unknown } | null | undefined;
-  if (typeof epoch === 'object' && epoch !== null) {
-    lines.push(`last epoch ${String(epoch.epoch)} (cumulative credit ${String(epoch.cumulative)})`);
+  if (service.lastEpoch !== null) {
+    lines.push(`last epoch ${service.lastEpoch.epoch} (cumulative credit ${service.lastEpoch.cumulative})`);
   }
-  if (typeof service.openChallenges === 'number' && service.openChallenges > 0) {
-    lines.push(`challenges ${service.openChallenges} open spot checks`);
-  }
+  if (service.openChallenges > 0) lines.push(`challenges ${service.openChallenges} open spot checks`);
   if (service.registered === false) {
     lines.push('warning    the service does not list this node as registered; its batches may be refused');
   }

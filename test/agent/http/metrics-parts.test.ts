@@ -47,6 +47,8 @@ describe('metrics of the optional parts', () => {
       pending: 8,
       voided: 2,
       receipts: { valid: 36 },
+      openChallenges: 0,
+      registered: true,
       lastEpoch: null,
       atMs: 5,
     };

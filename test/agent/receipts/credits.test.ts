@@ -30,6 +30,8 @@ describe('asking the settlement service what it credited', () => {
         pending: 'lots',
         voided: 3,
         receipts: { valid: 40, duplicate: 2 },
+        openChallenges: 1,
+        registered: true,
         lastEpoch: { epoch: 7, cumulative: 42 },
       }),
     );
@@ -41,6 +43,8 @@ describe('asking the settlement service what it credited', () => {
         pending: 0,
         voided: 3,
         receipts: { valid: 40, duplicate: 2 },
+        openChallenges: 1,
+        registered: true,
         lastEpoch: { epoch: 7, cumulative: 42 },
         atMs: 1_000,
       },
