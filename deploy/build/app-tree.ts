@@ -160,6 +160,10 @@ async function copyResources(root: string, dir: string): Promise<void> {
   await cp(path.join(root, 'models/examples'), path.join(dir, 'models/examples'), { recursive: true });
   // The dashboard `npm run build` wrote; the operator API serves it from <app>/dist/dashboard.
   await cp(path.join(root, 'dist/dashboard'), path.join(dir, 'dist/dashboard'), { recursive: true });
+  // The settlement service's page, which `fieldmesh settlement` serves from <app>/dist/settlement-page.
+  await cp(path.join(root, 'dist/settlement-page'), path.join(dir, 'dist/settlement-page'), {
+    recursive: true,
+  });
 }
 
 function bundledPackages(root: string, meta: Metafile): string[] {

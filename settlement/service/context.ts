@@ -37,6 +37,8 @@ export interface ServiceContext {
   readonly ingestComponents: IngestComponents;
   readonly addressLimiter: RateLimiter;
   readonly nodeLimiter: RateLimiter;
+  /** Where the built page is (dist/settlement-page unless the components name another). */
+  readonly pageDir: string;
   /** Counts an outcome for the service's stats. */
   count(what: string): void;
 }

@@ -167,11 +167,10 @@ export async function postReveal(
   }
   const verdict = await checkReveal(challenge.receipt, reveal, ctx.registry, ctx.init.tolerance);
   const reason = verdict.ok ? undefined : verdict.reason;
-  await resolveChallenge(
-    ctx.db,
-    reveal.receiptId,
-    reason === undefined ? { passed: true } : { passed: false, reason },
-  );
+  await resolveChallenge(ctx.db, reveal.receiptId, {
+    ...(reason === undefined ? { passed: true } : { passed: false, reason }),
+    atMs: ctx.ingestComponents.now(),
+  });
   ctx.count(verdict.ok ? 'reveals_passed' : 'reveals_failed');
   if (reason !== undefined)
     ctx.log.warn({ receipt: hex(reveal.receiptId), reason }, 'spot check failed; batch voided');

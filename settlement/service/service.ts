@@ -14,6 +14,7 @@ import { migrate } from '../store/schema.js';
 import type { ServiceContext, SettlementInit } from './context.js';
 import { SettlementStartError } from './errors.js';
 import { hex, sendError } from './http-util.js';
+import { defaultPageDir } from './page-assets.js';
 import { route } from './router.js';
 import { nodeKeyOf } from './routes.js';
 
@@ -35,6 +36,8 @@ export interface SettlementComponents {
   readonly registerNodes?: readonly string[];
   readonly identity?: NodeIdentity;
   readonly now?: () => number;
+  /** The built page (settlement/page/build.ts); default dist/settlement-page in the project. */
+  readonly pageDir?: string;
 }
 
 export interface SettlementService {
@@ -164,6 +167,7 @@ class Settlement implements SettlementService {
       },
       addressLimiter: new RateLimiter(init.ratePerAddress, this.now),
       nodeLimiter: new RateLimiter(init.ratePerNode, this.now),
+      pageDir: this.components.pageDir ?? defaultPageDir(),
       count: (what) => this.counters.set(what, (this.counters.get(what) ?? 0) + 1),
     };
   }

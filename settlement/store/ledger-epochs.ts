@@ -177,7 +177,8 @@ async function settleBatches(
   nowMs: number,
 ): Promise<{ credited: number; voided: number }> {
   await tx.query(
-    `UPDATE fm_challenges SET state = 'missed', reason = 'no reveal before the deadline'
+    `UPDATE fm_challenges SET state = 'missed', reason = 'no reveal before the deadline',
+       resolved_at_ms = $1
      WHERE state = 'open' AND deadline_ms < $1`,
     [nowMs],
   );

@@ -111,13 +111,19 @@ export async function findChallenge(db: Sql, id: Uint8Array): Promise<ChallengeR
 export async function resolveChallenge(
   db: SqlDb,
   receiptId: Uint8Array,
-  outcome: { passed: boolean; reason?: string },
+  outcome: { passed: boolean; reason?: string; atMs?: number },
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
     const rows = await tx.query<{ batch_id: number }>(
-      `UPDATE fm_challenges SET state = $2, reason = $3 WHERE receipt_id = $1 AND state = 'open'
+      `UPDATE fm_challenges SET state = $2, reason = $3, resolved_at_ms = $4
+       WHERE receipt_id = $1 AND state = 'open'
        RETURNING batch_id`,
-      [Buffer.from(receiptId), outcome.passed ? 'passed' : 'failed', outcome.reason ?? null],
+      [
+        Buffer.from(receiptId),
+        outcome.passed ? 'passed' : 'failed',
+        outcome.reason ?? null,
+        outcome.atMs ?? Date.now(),
+      ],
     );
     const batchId = rows[0]?.batch_id;
     if (batchId === undefined) return false;

@@ -17,7 +17,7 @@ import { seedCommitment } from './ledger-epochs.js';
  * counted in a provider's total only once the batch is `credited` (spot checks passed or
  * none asked).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * Version 2, offload (docs/settlement.md "Offloaded work"): a receipt whose consumer is not its
@@ -64,6 +64,17 @@ CREATE TABLE IF NOT EXISTS fm_voucher_equivocations (
   detected_at_ms   bigint NOT NULL,
   PRIMARY KEY (consumer, provider, session_id, other_bytes)
 );
+`;
+
+/**
+ * Version 3, the service's own page (docs/settlement.md "The page"): when a challenge stopped
+ * being open — its reveal passed or failed, or its deadline passed — so the page and
+ * GET /v1/spotchecks can say so. Challenges resolved before version 3 keep NULL: the time
+ * was not kept, and a guess would be worse than saying so. The list pages newest epoch first.
+ */
+const SPOTCHECK_LIST_STATEMENTS = `
+ALTER TABLE fm_challenges ADD COLUMN IF NOT EXISTS resolved_at_ms bigint;
+CREATE INDEX IF NOT EXISTS fm_challenges_epoch ON fm_challenges (epoch, receipt_id);
 `;
 
 const STATEMENTS = `
@@ -156,6 +167,7 @@ CREATE TABLE IF NOT EXISTS fm_epoch_credits (
 );
 CREATE INDEX IF NOT EXISTS fm_epoch_credits_provider ON fm_epoch_credits (provider, epoch);
 ${OFFLOAD_STATEMENTS}
+${SPOTCHECK_LIST_STATEMENTS}
 `;
 
 /** Creates what is missing; safe to run at every start and from several replicas at once. */

@@ -27,6 +27,8 @@ export async function startTestSettlement(
     registerNodes?: string[];
     dataDir?: string;
     port?: number;
+    /** The built page (settlement/page/build.ts) the service serves at `/`. */
+    pageDir?: string;
   } = {},
 ): Promise<TestSettlement> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fm-settlement-')));
@@ -44,6 +46,7 @@ export async function startTestSettlement(
       ...(options.identity ? { identity: options.identity } : {}),
       ...(options.now ? { now: options.now } : {}),
       ...(options.registerNodes ? { registerNodes: options.registerNodes } : {}),
+      ...(options.pageDir ? { pageDir: options.pageDir } : {}),
     },
   );
   await service.start();
