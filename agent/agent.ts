@@ -4,6 +4,7 @@ import { readManifest } from '../models/manifest.js';
 import { checkPublisherPolicy } from '../models/publisher.js';
 import type { NodeIdentity } from '../protocol/identity.js';
 import { topicsFor } from '../protocol/topics.js';
+import { type ActionAnswer, type Activity, ActivityTracker } from './activity.js';
 import { createAgentLink } from './agent-link.js';
 import { nodeCredentials, startAgentBroker } from './broker-setup.js';
 import { createCalibrationStore } from './calibrate/store.js';
@@ -16,6 +17,7 @@ import type { ModelRuntime } from './infer/model-runtime.js';
 import type { Logger } from './log.js';
 import { createMeshNode, type MeshNode } from './mesh/mesh-node.js';
 import { loadModelOrFetch } from './mesh/model-on-demand.js';
+import { requestModelFetch } from './model-fetch-request.js';
 import { type ModelStatus, ModelSwaps } from './model-swaps.js';
 import type { MqttLink } from './mqtt/link.js';
 import { type NodeRecord, nodeName, nodeRecordJson, SOFTWARE_VERSION } from './node-record.js';
@@ -43,6 +45,8 @@ export interface AgentStatus {
   receipts?: ReceiptsStatus & { url: string };
   /** Present when the mesh is enabled: peers, site broker, offload counts. */
   mesh?: Record<string, unknown>;
+  /** Long operations in flight (model fetches, outbox drains) and those just finished. */
+  activities?: Activity[];
 }
 
 /**
@@ -58,6 +62,7 @@ export class Agent {
   private mesh: MeshNode | null = null;
   private ha: HomeAssistantDiscovery | null = null;
   private readonly models: ModelSwaps;
+  private readonly activities: ActivityTracker;
   private readonly pipelines: Pipeline[] = [];
   private readonly failures: PartFailure[] = [];
   private receipts: ReceiptService | null = null;
@@ -76,6 +81,7 @@ export class Agent {
       pipelineObserver?: PipelineObserver;
     },
   ) {
+    this.activities = new ActivityTracker({}, { logger: components.logger });
     this.models = new ModelSwaps({
       logger: components.logger.child({ component: 'model-swap' }),
       load: (cfg) => this.loadModel(cfg),
@@ -232,6 +238,7 @@ export class Agent {
       models: this.models.status(),
       pipelines: this.pipelines.map((p) => p.stats()),
       failures: [...this.failures],
+      activities: this.activities.list(),
     };
     if (this.broker) status.broker = { url: this.broker.url };
     if (this.mesh) status.mesh = this.mesh.status();
@@ -239,6 +246,58 @@ export class Agent {
       status.receipts = { ...this.receipts.status(), url: this.config.settlement.url };
     }
     return status;
+  }
+
+  /** `POST /v1/receipts/flush`: send the outbox now rather than at the batch timer. */
+  flushReceipts(): ActionAnswer {
+    if (!this.receipts) {
+      const why = this.config.settlement
+        ? 'the receipt parts failed to start (see failures)'
+        : 'no settlement section';
+      return { accepted: false, status: 503, code: 'RECEIPTS_OFF', reason: `receipts are off: ${why}` };
+    }
+    const activity = this.receipts.flush();
+    if (activity === null) {
+      return {
+        accepted: false,
+        status: 409,
+        code: 'RECEIPTS_NONE_PENDING',
+        reason: 'no receipts are pending: the outbox is empty',
+      };
+    }
+    return { accepted: true, activity };
+  }
+
+  /** `POST /v1/models/<id>/fetch`: fetch a configured model this node lacks from a peer, now. */
+  fetchModel(id: string): Promise<ActionAnswer> {
+    return requestModelFetch(id, {
+      models: this.config.models,
+      activities: this.activities,
+      mesh: this.mesh && this.identity ? { node: this.mesh, identity: this.identity } : null,
+      logger: this.components.logger,
+      waitMs: this.peerWaitMs(),
+      loaded: (modelId) => this.models.get(modelId) !== undefined,
+      fetched: async (cfg) => {
+        this.models.add(cfg, await this.loadModel(cfg));
+        this.dropFailure(`model ${cfg.id}`);
+        const waiting = this.config.pipelines.filter(
+          (p) => p.enabled && p.model === cfg.id && !this.pipelines.some((q) => q.id === p.id),
+        );
+        for (const p of waiting) this.dropFailure(`pipeline ${p.id}`);
+        await this.startPipelines(topicsFor(this.config.mqtt.topicRoot), new Set(waiting.map((p) => p.id)));
+        this.publishRecord('online');
+      },
+    });
+  }
+
+  private dropFailure(part: string): void {
+    const i = this.failures.findIndex((f) => f.part === part);
+    if (i >= 0) this.failures.splice(i, 1);
+  }
+
+  // Peers need a moment to be found and to load their own models after a site-wide start.
+  private peerWaitMs(): number {
+    return Math.max(2 * this.config.mesh.electionWaitMs, 5_000);
   }
 
   private async loadIdentity(): Promise<NodeIdentity> {
@@ -275,9 +334,12 @@ export class Agent {
       );
     }
     const mesh = this.mesh && this.identity ? { node: this.mesh, identity: this.identity } : null;
-    // Peers need a moment to be found and to load their own models after a site-wide start.
-    const waitMs = Math.max(2 * this.config.mesh.electionWaitMs, 5_000);
-    return loadModelOrFetch(cfg, { logger: this.components.logger, mesh, waitMs });
+    return loadModelOrFetch(cfg, {
+      logger: this.components.logger,
+      mesh,
+      waitMs: this.peerWaitMs(),
+      activities: this.activities,
+    });
   }
 
   /**
@@ -291,7 +353,7 @@ export class Agent {
     try {
       const receipts = createReceiptService(
         { settlement, dataDir: this.config.node.dataDir },
-        { logger: this.components.logger, identity },
+        { logger: this.components.logger, identity, activities: this.activities },
       );
       await receipts.start();
       this.receipts = receipts;
@@ -306,10 +368,14 @@ export class Agent {
     return { sink: this.receipts.sink, consumerKey: this.identity.publicKey };
   }
 
-  private async startPipelines(topics: ReturnType<typeof topicsFor>): Promise<void> {
+  /** Starts the enabled pipelines, or only those in `only` (they waited for a fetched model). */
+  private async startPipelines(
+    topics: ReturnType<typeof topicsFor>,
+    only?: ReadonlySet<string>,
+  ): Promise<void> {
     const receipts = this.pipelineReceipts();
     for (const cfg of this.config.pipelines) {
-      if (!cfg.enabled) continue;
+      if (!cfg.enabled || (only !== undefined && !only.has(cfg.id))) continue;
       const model = this.models.get(cfg.model);
       if (!model) {
         this.fail(

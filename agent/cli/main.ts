@@ -35,11 +35,11 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   },
   models: {
     load: async () => (await import('./commands/models.js')).modelsCommand,
-    summary: 'inspect an ONNX model file',
+    summary: 'inspect, sign and verify models; fetch one from a peer',
   },
   receipts: {
     load: async () => (await import('./commands/receipts.js')).receiptsCommand,
-    summary: 'show the receipt outbox and what settlement credited this node',
+    summary: 'show the receipt outbox and the credit; flush it now',
   },
   settlement: {
     load: async () => (await import('./commands/settlement.js')).settlementCommand,

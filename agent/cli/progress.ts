@@ -92,8 +92,7 @@ export class Progress {
     const parts = [this.options.label];
     const fraction = this.total ? Math.min(1, this.done / this.total) : undefined;
     if (fraction !== undefined) {
-      const filled = Math.round(fraction * BAR_WIDTH);
-      if (bar) parts.push(`[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}]`);
+      if (bar) parts.push(barOf(fraction));
       parts.push(`${Math.floor(fraction * 100)}%`);
     }
     parts.push(this.figures());
@@ -119,6 +118,12 @@ export class Progress {
   }
 }
 
-function mb(bytes: number): string {
+/** `[#########...........]`: the bar of a fraction done, the same in every view. */
+export function barOf(fraction: number, width = BAR_WIDTH): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+export function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
 }

@@ -18,7 +18,7 @@ export interface AgentApi {
   /** Give to `new Agent(config, { pipelineObserver })`. */
   readonly observer: PipelineObserver;
   /** Listens; throws API_LISTEN_FAILED. Does nothing when api.enabled is false. */
-  start(agent: Pick<Agent, 'status'>): Promise<void>;
+  start(agent: Pick<Agent, 'status' | 'flushReceipts' | 'fetchModel'>): Promise<void>;
   stop(): Promise<void>;
   /** `http://host:port` once started; undefined when off. */
   readonly url: string | undefined;
@@ -51,6 +51,7 @@ export function createAgentApi(
           logger: log,
           recent,
           status: () => agent.status(),
+          actions: { flushReceipts: () => agent.flushReceipts(), fetchModel: (id) => agent.fetchModel(id) },
           started: () => started,
           brokerExpected: () => brokerMode(config.broker) === 'on',
           ...(components.logLevels ? { logLevels: components.logLevels } : {}),

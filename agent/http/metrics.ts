@@ -76,9 +76,18 @@ export function renderMetrics(status: AgentStatus, recent: RecentActivity, up: b
     { value: status.mqtt.connected ? 1 : 0 },
   ]);
   renderParts(x, status);
-  x.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', [
-    { value: process.memoryUsage.rss() },
-  ]);
+  const memory = process.memoryUsage();
+  x.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', [{ value: memory.rss }]);
+  x.gauge(
+    'nodejs_memory_bytes',
+    'Where the process memory goes: the JavaScript heap (total and used), memory outside it held by JavaScript objects (external, of which array buffers).',
+    [
+      { labels: { kind: 'heap_total' }, value: memory.heapTotal },
+      { labels: { kind: 'heap_used' }, value: memory.heapUsed },
+      { labels: { kind: 'external' }, value: memory.external },
+      { labels: { kind: 'array_buffers' }, value: memory.arrayBuffers },
+    ],
+  );
   x.gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', [
     { value: PROCESS_START_S },
   ]);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ActionAnswer } from '../activity.js';
 import type { AgentStatus } from '../agent.js';
 import { EXPOSITION_CONTENT_TYPE } from './exposition.js';
 import { type LogLevelControl, parseLevelChange } from './log-levels.js';
@@ -8,7 +9,23 @@ import { ApiRequestError, intParam, readJsonBody, sendError, sendJson } from './
 import type { SseHub } from './sse.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
-export type Routes = ReadonlyMap<string, Readonly<Partial<Record<'GET' | 'PUT', Handler>>>>;
+export type Method = 'GET' | 'PUT' | 'POST';
+export type Routes = ReadonlyMap<string, Readonly<Partial<Record<Method, Handler>>>>;
+
+/** What an operator can ask the agent to do, beyond reading (absent in tests of the read side). */
+export interface AgentActions {
+  flushReceipts(): ActionAnswer;
+  fetchModel(id: string): Promise<ActionAnswer>;
+}
+
+/** `/v1/models/<id>/fetch` is routed under this key; the handler reads the id from the path. */
+export const MODEL_FETCH_ROUTE = '/v1/models/{id}/fetch';
+const MODEL_FETCH_PATH = /^\/v1\/models\/([^/]+)\/fetch$/;
+
+/** The key of `pathname` in the routes: the path itself, or the pattern it matches. */
+export function routeKey(pathname: string): string {
+  return MODEL_FETCH_PATH.test(pathname) ? MODEL_FETCH_ROUTE : pathname;
+}
 
 export interface RouteContext {
   status(): AgentStatus;
@@ -20,6 +37,7 @@ export interface RouteContext {
   readonly recent: RecentActivity;
   readonly sse: SseHub;
   readonly logLevels: LogLevelControl | undefined;
+  readonly actions: AgentActions | undefined;
 }
 
 /** Why the agent is not ready, in words; empty when it is. */
@@ -55,7 +73,7 @@ export function buildRoutes(ctx: RouteContext): Routes {
     (body: () => unknown): Handler =>
     (_req, res) =>
       sendJson(res, 200, body());
-  return new Map<string, Partial<Record<'GET' | 'PUT', Handler>>>([
+  return new Map<string, Partial<Record<Method, Handler>>>([
     ['/healthz', { GET: json(() => ({ status: 'ok' })) }],
     [
       '/readyz',
@@ -100,12 +118,29 @@ export function buildRoutes(ctx: RouteContext): Routes {
         },
       },
     ],
+    ['/v1/receipts/flush', { POST: (_req, res) => answer(res, ctx.actions?.flushReceipts()) }],
+    [
+      MODEL_FETCH_ROUTE,
+      {
+        POST: async (_req, res, url) => {
+          const id = decodeURIComponent(MODEL_FETCH_PATH.exec(url.pathname)?.[1] ?? '');
+          answer(res, await ctx.actions?.fetchModel(id));
+        },
+      },
+    ],
     ['/v1/events', { GET: (req, res) => ctx.sse.open(req, res) }],
     [
       '/v1/log-levels',
       { GET: (_req, res) => logLevelsGet(ctx, res), PUT: (req, res) => logLevelsPut(ctx, req, res) },
     ],
   ]);
+}
+
+/** 202 with the activity to watch in /v1/status, or the refusal's status and reason. */
+function answer(res: ServerResponse, a: ActionAnswer | undefined): void {
+  if (a === undefined) sendError(res, 503, 'API_NO_ACTIONS', 'this API serves no agent that can act');
+  else if (a.accepted) sendJson(res, 202, { activity: a.activity });
+  else sendError(res, a.status, a.code, a.reason);
 }
 
 function peers(s: AgentStatus): unknown {

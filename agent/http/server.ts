@@ -9,7 +9,7 @@ import { close, httpUrl, listen } from './listen.js';
 import type { LogLevelControl } from './log-levels.js';
 import type { RecentActivity } from './recent.js';
 import { ApiRequestError, sendError } from './respond.js';
-import { buildRoutes, type Routes } from './routes.js';
+import { type AgentActions, buildRoutes, type Method, type Routes, routeKey } from './routes.js';
 import { SseHub, type SseInit } from './sse.js';
 
 /**
@@ -35,6 +35,8 @@ export interface AgentApiComponents {
   started(): boolean;
   brokerExpected(): boolean;
   readonly logLevels?: LogLevelControl;
+  /** `POST /v1/receipts/flush` and `POST /v1/models/<id>/fetch`; 503 without. */
+  readonly actions?: AgentActions;
 }
 
 export interface AgentApiServer {
@@ -101,11 +103,17 @@ class Api implements AgentApiServer {
       recent: components.recent,
       sse: this.sse,
       logLevels: components.logLevels,
+      actions: components.actions,
     });
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => this.failed(req, res, err));
     });
     this.server.headersTimeout = 10_000;
+    // Idle connections are kept longer than Node's 5 s, past a Prometheus scrape interval (15 s)
+    // and a CLI's polling pauses. With 5 s, a client whose own idle timer fired late (a busy
+    // gateway) sent its next request down a socket the server was closing: ECONNRESET, and a
+    // POST is not retried.
+    this.server.keepAliveTimeout = 30_000;
     // No requestTimeout: an event stream stays open for as long as the dashboard does.
     this.server.requestTimeout = 0;
   }
@@ -135,7 +143,7 @@ class Api implements AgentApiServer {
     const url = new URL(req.url ?? '/', 'http://api');
     // Static files need no token: the page asks for it and sends it with every data request.
     if (isDashboardPath(url.pathname)) return this.dashboard.serve(req, res, url.pathname);
-    const route = this.routes.get(url.pathname);
+    const route = this.routes.get(routeKey(url.pathname));
     if (route === undefined) {
       const known = [...this.routes.keys()].join(', ');
       return sendError(
@@ -155,7 +163,8 @@ class Api implements AgentApiServer {
       );
     }
     const method = req.method === 'HEAD' ? 'GET' : req.method;
-    const handler = method === 'GET' || method === 'PUT' ? route[method] : undefined;
+    const handler =
+      method === 'GET' || method === 'PUT' || method === 'POST' ? route[method as Method] : undefined;
     if (handler === undefined) {
       const allowed = Object.keys(route).join(', ');
       res.setHeader('allow', allowed);

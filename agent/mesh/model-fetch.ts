@@ -23,7 +23,15 @@ export interface ModelFetchOptions {
   readonly identity: NodeIdentity;
   readonly timeoutMs: number;
   readonly maxBytes: number;
+  /**
+   * Bytes received so far and the size the peer declared (null without a content-length):
+   * after the first chunk, at most every PROGRESS_EVERY_MS, and once at the end.
+   */
+  readonly onProgress?: (bytesDone: number, bytesTotal: number | null) => void;
 }
+
+/** A Pi on Wi-Fi reads a chunk every few ms; a progress bar needs a few updates a second. */
+export const PROGRESS_EVERY_MS = 250;
 
 const TOKEN_LIFETIME_MS = 60_000;
 
@@ -58,14 +66,17 @@ export async function fetchModelFromPeer(
     throw failed(where, err);
   }
   if (response.status !== 200) throw await refused(where, response);
-  const declared = Number(response.headers.get('content-length') ?? '0');
+  const length = response.headers.get('content-length');
+  const declared = Number(length ?? '0');
   if (declared > options.maxBytes) {
     await response.body?.cancel();
     throw tooLarge(where, options.maxBytes);
   }
   const part = `${destFile}.part`;
   try {
-    const bytes = await streamToFile(response, part, digest, where, options.maxBytes);
+    const size = length === null || !Number.isFinite(declared) ? null : declared;
+    const progress = throttled(size, options.onProgress);
+    const bytes = await streamToFile(response, part, { digest, where, maxBytes: options.maxBytes, progress });
     await rename(part, destFile);
     await syncDir(path.dirname(destFile));
     return { bytes };
@@ -76,13 +87,32 @@ export async function fetchModelFromPeer(
   }
 }
 
+/** Reports the first chunk at once (a bar appears), then at most every PROGRESS_EVERY_MS. */
+function throttled(
+  size: number | null,
+  onProgress: ModelFetchOptions['onProgress'],
+): (bytes: number, last: boolean) => void {
+  if (onProgress === undefined) return () => {};
+  let lastAt = Number.NEGATIVE_INFINITY;
+  return (bytes, last) => {
+    const t = Date.now();
+    if (!last && t - lastAt < PROGRESS_EVERY_MS) return;
+    lastAt = t;
+    onProgress(bytes, size);
+  };
+}
+
 async function streamToFile(
   response: Response,
   part: string,
-  digest: string,
-  where: string,
-  maxBytes: number,
+  to: {
+    digest: string;
+    where: string;
+    maxBytes: number;
+    progress: (bytes: number, last: boolean) => void;
+  },
 ): Promise<number> {
+  const { digest, where, maxBytes } = to;
   const hash = createHash('sha256');
   let total = 0;
   let handle: FileHandle | undefined;
@@ -94,9 +124,11 @@ async function streamToFile(
         if (total > maxBytes) throw tooLarge(where, maxBytes);
         hash.update(chunk);
         await handle.write(chunk);
+        to.progress(total, false);
       }
     }
     await handle.sync();
+    to.progress(total, true);
   } finally {
     await handle?.close();
   }

@@ -62,6 +62,8 @@ export function receiptsToCut(
   pending: readonly PendingReceipt[],
   policy: BatchPolicy,
   nowMs: number,
+  /** An operator asked to send now (`fieldmesh receipts flush`): a partial batch is due too. */
+  cutNow = false,
 ): number {
   const oldest = pending[0];
   if (oldest === undefined) return 0;
@@ -83,6 +85,6 @@ export function receiptsToCut(
     count++;
   }
   if (count === policy.maxReceipts) full = true;
-  if (full || nowMs - oldest.appendedAtMs >= policy.maxAgeMs) return count;
+  if (full || cutNow || nowMs - oldest.appendedAtMs >= policy.maxAgeMs) return count;
   return 0;
 }

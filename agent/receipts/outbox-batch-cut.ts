@@ -24,6 +24,8 @@ export interface BatchCutContext {
   readonly policy: BatchPolicy;
   readonly secretKey: Uint8Array;
   readonly batchSequence: number;
+  /** Cut whatever is pending, however young: an operator asked to send now. */
+  readonly cutNow?: boolean;
   readonly now: () => number;
   /** The id of a stored receipt when the outbox still has it in memory (else it is hashed again). */
   readonly idOf?: (key: string) => Uint8Array | undefined;
@@ -52,7 +54,7 @@ export async function cutBatch(
     bodies.push(body);
     pending.push({ bodyBytes: body.length, appendedAtMs });
   }
-  const count = receiptsToCut(pending, policy, ctx.now());
+  const count = receiptsToCut(pending, policy, ctx.now(), ctx.cutNow === true);
   if (count === 0) return null;
   const batchBodies = bodies.slice(0, count);
   const receiptKeys = keys.slice(0, count);

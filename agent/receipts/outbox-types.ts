@@ -64,8 +64,11 @@ export interface Outbox {
   appendJob(fields: ReceiptFields): { id: Uint8Array; sequence: number } | null;
   /** Writes the buffered receipts now; resolves once they are durable. */
   flush(): Promise<void>;
-  /** Flushes first, so a batch only ever holds durable receipts. */
-  nextBatch(): Promise<OutboxBatch | null>;
+  /**
+   * Flushes first, so a batch only ever holds durable receipts. `cutNow` cuts a batch of what
+   * is pending even when the policy would wait for more.
+   */
+  nextBatch(options?: { readonly cutNow?: boolean }): Promise<OutboxBatch | null>;
   acknowledge(
     signedAck: SignedAck,
     servicePublicKey: Uint8Array,

@@ -162,10 +162,10 @@ class ReceiptOutbox implements Outbox {
     return this.serial('flush', (db) => this.flushNow(db));
   }
 
-  nextBatch(): Promise<OutboxBatch | null> {
+  nextBatch(options: { readonly cutNow?: boolean } = {}): Promise<OutboxBatch | null> {
     return this.serial('nextBatch', async (db) => {
       await this.flushNow(db);
-      return this.nextBatchNow(db);
+      return this.nextBatchNow(db, options.cutNow === true);
     });
   }
 
@@ -265,12 +265,13 @@ class ReceiptOutbox implements Outbox {
     return { id };
   }
 
-  private async nextBatchNow(db: Db): Promise<OutboxBatch | null> {
+  private async nextBatchNow(db: Db, cutNow: boolean): Promise<OutboxBatch | null> {
     if (this.inFlight !== undefined) return publicBatch(this.inFlight);
     const batch = await cutBatch(db, {
       policy: this.init.policy,
       secretKey: this.components.identity.secretKey,
       batchSequence: this.nextBatchSeq,
+      cutNow,
       now: () => this.components.now(),
       idOf: (key) => this.ids.get(key),
     });

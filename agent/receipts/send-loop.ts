@@ -24,6 +24,8 @@ export interface SendLoopComponents {
   readonly logger: Logger;
   readonly now: () => number;
   readonly random?: RandomSource;
+  /** Called after each acknowledged batch (the drain's progress). */
+  readonly acknowledged?: () => void;
 }
 
 export interface SendLoopError {
@@ -46,6 +48,7 @@ export class SendLoop {
   private nextAttemptAtMs = 0;
   private stopped = false;
   private acknowledged = 0;
+  private flushRequested = false;
   private error: SendLoopError | null = null;
   private readonly log: Logger;
 
@@ -81,6 +84,16 @@ export class SendLoop {
   }
 
   /**
+   * Sends now: skips the backoff wait and cuts partial batches until the outbox is empty,
+   * instead of waiting for the batch timer (`POST /v1/receipts/flush`).
+   */
+  flush(): void {
+    this.flushRequested = true;
+    this.nextAttemptAtMs = 0;
+    this.tick();
+  }
+
+  /**
    * Stops the timer, waits for the send in progress, then sends what is due for at most
    * `deadlineMs`; the caller stops the sender afterwards, which aborts a request still running.
    */
@@ -113,11 +126,14 @@ export class SendLoop {
     const { sender, now } = this.components;
     try {
       for (;;) {
-        const result = await sender.drainOnce();
+        const result = await sender.drainOnce({ cutNow: this.flushRequested });
         if (!result.sent) break;
         this.acknowledged += result.removed;
         this.reachable();
+        this.components.acknowledged?.();
       }
+      // Only an outbox sent empty answers the request; a failure keeps it for the retry.
+      this.flushRequested = false;
       // After the batches, so that a service too old to take vouchers never holds receipts back.
       const vouchers = await this.components.vouchers?.sendOnce();
       if (vouchers !== undefined && vouchers.answered > 0) this.reachable();

@@ -49,7 +49,7 @@ export interface SettlementSender {
    * send. Throws SettlementUnavailableError (transient), SettlementRefusedError,
    * SettlementAckRejectedError or SettlementSenderStoppedError.
    */
-  drainOnce(): Promise<DrainResult>;
+  drainOnce(options?: { readonly cutNow?: boolean }): Promise<DrainResult>;
   /**
    * Sends batches until the outbox has nothing to send, retrying transient failures with
    * backoff. Resolves early once stopped; rejects on a refusal or a rejected ack.
@@ -140,9 +140,9 @@ class HttpSettlementSender implements SettlementSender {
     this.stopController.abort();
   }
 
-  async drainOnce(): Promise<DrainResult> {
+  async drainOnce(options: { readonly cutNow?: boolean } = {}): Promise<DrainResult> {
     if (this.stopped) throw new SettlementSenderStoppedError(this.init.url);
-    const batch = await this.components.outbox.nextBatch();
+    const batch = await this.components.outbox.nextBatch(options);
     if (batch === null) return { sent: false, removed: 0 };
     const answer = await this.post(batch);
     if (answer.status !== 200) throw this.failure(batch, answer);

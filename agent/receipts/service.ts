@@ -2,11 +2,13 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeIdentity } from '../../protocol/identity.js';
 import { receiptId } from '../../protocol/receipt.js';
+import { ActivityTracker } from '../activity.js';
 import { type SettlementConfig, servicePublicKeyBytes } from '../config/schema.js';
 import type { VoucherSink } from '../offload/voucher-sink.js';
 import type { ReceiptJob, ReceiptSink } from '../pipeline/receipt-sink.js';
 import { type ChallengeResponder, createChallengeResponder } from './challenges.js';
 import { fetchNodeCredits, type NodeCredits } from './credits.js';
+import { DrainWatch } from './drain-watch.js';
 import { createOutbox } from './outbox.js';
 import type { Outbox } from './outbox-types.js';
 import { writeJobReceipt } from './receipt-writer.js';
@@ -30,6 +32,8 @@ export interface ReceiptServiceComponents {
   readonly identity: NodeIdentity;
   /** Default Date.now. */
   readonly now?: () => number;
+  /** Where a backlog being sent shows (/v1/status); the service keeps its own otherwise. */
+  readonly activities?: ActivityTracker;
 }
 
 /** The receipts status with the provider's vouchers (written to status/receipts.json too). */
@@ -47,6 +51,11 @@ export interface ReceiptService {
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): ReceiptServiceStatus;
+  /**
+   * Sends the pending receipts now, partial batches and all, skipping any backoff wait.
+   * Returns the id of the `outbox-drain` activity, or null when nothing is pending.
+   */
+  flush(): string | null;
 }
 
 /** How often the send loop looks for a due batch. */
@@ -79,6 +88,7 @@ class SettlementReceipts implements ReceiptService {
   private readonly retention: TensorRetention;
   private readonly sendLoop: SendLoop;
   private readonly challenges: ChallengeResponder;
+  private readonly drain: DrainWatch;
   private timers: NodeJS.Timeout[] = [];
   private polling = false;
   private credits: NodeCredits | null = null;
@@ -136,7 +146,16 @@ class SettlementReceipts implements ReceiptService {
     );
     this.sendLoop = new SendLoop(
       { url: this.url, tickMs: SEND_TICK_MS, backoff: settlement.backoff },
-      { sender, vouchers, logger: components.logger, now: this.now },
+      { sender, vouchers, logger: components.logger, now: this.now, acknowledged: () => this.drain.check() },
+    );
+    const activities =
+      components.activities ?? new ActivityTracker({}, { logger: components.logger, now: this.now });
+    this.drain = new DrainWatch(
+      { backlogReceipts: settlement.batch.maxReceipts },
+      {
+        activities,
+        figures: () => ({ pending: this.status().pending, acknowledged: this.sendLoop.acknowledgedReceipts }),
+      },
     );
     this.challenges = createChallengeResponder(
       {
@@ -167,6 +186,7 @@ class SettlementReceipts implements ReceiptService {
     this.sendLoop.start();
     this.every(this.init.settlement.challengePollMs, () => this.pollChallenges());
     this.every(STATUS_FILE_MS, () => this.writeStatus());
+    this.every(SEND_TICK_MS, () => this.drain.check());
     this.every(this.init.settlement.creditsPollMs, () => this.askCredits());
     this.askCredits();
     this.writeStatus();
@@ -180,6 +200,8 @@ class SettlementReceipts implements ReceiptService {
     this.challenges.stop();
     await this.outbox.flush().catch((err: unknown) => this.log.error({ err }, 'outbox flush at stop failed'));
     await this.sendLoop.finish(FINAL_DRAIN_MS);
+    this.drain.check();
+    this.drain.abandon('the agent stopped; the rest stays in the outbox for the next start');
     await this.vouchers.stop();
     this.writeStatus();
     await this.statusWrite;
@@ -203,6 +225,12 @@ class SettlementReceipts implements ReceiptService {
       vouchers: this.vouchers.stats(),
       credits: this.credits,
     };
+  }
+
+  flush(): string | null {
+    const id = this.drain.flush();
+    if (id !== null) this.sendLoop.flush();
+    return id;
   }
 
   /** The inference path: never throws, never waits. */

@@ -3,11 +3,13 @@ import { inspectModel } from '../../../models/onnx/inspect.js';
 import { FieldmeshError } from '../../../protocol/errors.js';
 import { parse, UsageError } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';
+import { MODELS_FETCH_HELP, modelsFetchVerb, TARGET_OPTIONS } from './agent-actions.js';
 import { signVerb, verifyVerb } from './models-sign.js';
 
 export const MODELS_HELP = `fieldmesh models inspect FILE.onnx [--json]
 fieldmesh models sign MANIFEST --key-dir DIR [--name NAME] [--out FILE]
 fieldmesh models verify MANIFEST [--publisher ID]... [--json]
+${MODELS_FETCH_HELP.split('\n')[0]}
 
   inspect  reads an ONNX file and prints its inputs, outputs (names, element types, shapes),
            opsets, producer and sha256 — the digest a manifest must carry
@@ -17,6 +19,7 @@ fieldmesh models verify MANIFEST [--publisher ID]... [--json]
   verify   checks the sha256 of the .onnx, its inputs and outputs against the manifest and the
            publisher signature; with --publisher, also that one of those keys signed it (what
            an agent with modelPublishers checks before it loads a model)
+${MODELS_FETCH_HELP.split('\n').slice(2).join('\n')}
 
 Options:
   --key-dir DIR     folder of the publisher key (node-key.json)
@@ -26,9 +29,13 @@ Options:
   --json            machine-readable output
   -h, --help        this help
 
+Options of fetch (it asks the running agent's operator API):
+${TARGET_OPTIONS}
+
 ${EXIT_HELP}`;
 
 export async function modelsCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'fetch') return modelsFetchVerb(argv.slice(1));
   const { values, positionals } = parse('models', argv, {
     json: { type: 'boolean' },
     'key-dir': { type: 'string' },
@@ -42,7 +49,9 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   }
   const [verb, file, ...rest] = positionals;
   if (verb !== 'inspect' && verb !== 'sign' && verb !== 'verify')
-    throw new UsageError(`fieldmesh models: unknown verb "${verb}"; the verbs are inspect, sign and verify`);
+    throw new UsageError(
+      `fieldmesh models: unknown verb "${verb}"; the verbs are inspect, sign, verify and fetch`,
+    );
   const what = verb === 'inspect' ? '.onnx file' : 'manifest';
   if (!file || rest.length > 0) throw new UsageError(`fieldmesh models ${verb}: give exactly one ${what}`);
   if (verb === 'sign')

@@ -6,8 +6,10 @@ import { inspectOutbox } from '../../receipts/inspect.js';
 import { type ReceiptsStatusFile, readStatusFile } from '../../receipts/status-file.js';
 import { parse } from '../args.js';
 import { EXIT, EXIT_HELP } from '../exit-codes.js';
+import { RECEIPTS_FLUSH_HELP, receiptsFlushVerb, TARGET_OPTIONS } from './agent-actions.js';
 
 export const RECEIPTS_HELP = `fieldmesh receipts [--config FILE | --data-dir DIR] [--json]
+${RECEIPTS_FLUSH_HELP.split('\n')[0]}
 
 Shows this node's contribution receipts: how many wait in the outbox, the batch in flight,
 the last acknowledgement and refused receipts (from the running agent's status file, or from
@@ -20,6 +22,11 @@ Options:
   -h, --help          this help
 
 Exits 4 when the settlement service cannot be reached (the local part is still printed).
+
+${RECEIPTS_FLUSH_HELP.split('\n').slice(2).join('\n')}
+
+Options of flush:
+${TARGET_OPTIONS}
 
 ${EXIT_HELP}`;
 
@@ -42,6 +49,7 @@ interface Local {
 type ServiceAnswer = ({ reachable: true; node: string } & NodeCredits) | { reachable: false; error: string };
 
 export async function receiptsCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'flush') return receiptsFlushVerb(argv.slice(1));
   const { values } = parse('receipts', argv, {
     config: { type: 'string', short: 'c' },
     'data-dir': { type: 'string' },

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { FieldmeshError } from '../../../protocol/errors.js';
+import type { Activity } from '../../activity.js';
 import type { AgentStatus } from '../../agent.js';
 import type { ApiConfig } from '../../config/api-schema.js';
 import { loadConfigFile } from '../../config/load.js';
@@ -70,10 +71,11 @@ async function tokenOf(api: ApiConfig): Promise<string | undefined> {
   }
 }
 
-async function get(target: Target, path: string): Promise<Response> {
+async function get(target: Target, path: string, method = 'GET'): Promise<Response> {
   const url = `${target.url}${path}`;
   try {
     return await fetch(url, {
+      method,
       headers: target.token === undefined ? {} : { authorization: `Bearer ${target.token}` },
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
@@ -93,6 +95,15 @@ async function get(target: Target, path: string): Promise<Response> {
 
 async function json<T>(target: Target, path: string, okStatuses: number[] = [200]): Promise<T> {
   const response = await get(target, path);
+  return answerOf<T>(target, path, response, okStatuses);
+}
+
+async function answerOf<T>(
+  target: Target,
+  path: string,
+  response: Response,
+  okStatuses: number[],
+): Promise<T> {
   if (response.status === 401) {
     throw new FieldmeshError(
       'STATUS_API_UNAUTHORIZED',
@@ -106,6 +117,26 @@ async function json<T>(target: Target, path: string, okStatuses: number[] = [200
     );
   }
   return (await response.json()) as T;
+}
+
+/** An action of the operator API: its HTTP status and JSON body (`activity`, or `error` and `code`). */
+export async function postAction(
+  target: Target,
+  path: string,
+): Promise<{ status: number; body: { activity?: string; error?: string; code?: string } }> {
+  const response = await get(target, path, 'POST');
+  const body = await answerOf<{ activity?: string; error?: string; code?: string }>(
+    target,
+    path,
+    response,
+    [202, 404, 409, 503],
+  );
+  return { status: response.status, body };
+}
+
+/** The agent's activities, from /v1/status. */
+export async function fetchActivities(target: Target): Promise<Activity[]> {
+  return (await json<AgentStatus>(target, '/v1/status')).activities ?? [];
 }
 
 /** One look at the node: /v1/status, /readyz and /metrics, merged. */

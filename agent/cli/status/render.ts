@@ -1,4 +1,5 @@
 import type { PipelineStats } from '../../pipeline/pipeline.js';
+import { activityText } from '../activity-line.js';
 import type { Style } from '../style.js';
 import type { NodeReport } from './client.js';
 
@@ -11,6 +12,7 @@ import type { NodeReport } from './client.js';
 const MAX_PIPELINES = 6;
 const MAX_MODELS = 4;
 const MAX_FAILURES = 3;
+const MAX_ACTIVITIES = 3;
 const TOP_REASONS = 3;
 
 const LABEL = 11;
@@ -32,6 +34,7 @@ export function renderReport(r: NodeReport, s: Style, width = 80): string[] {
     ...models(r, row),
     row('peers', peers(r)),
     row('receipts', receipts(r, s)),
+    ...activities(r, s, row),
   ];
   return lines.map((line) => fitWidth(line, width));
 }
@@ -160,6 +163,18 @@ function receipts(r: NodeReport, s: Style): string {
   const x = r.receipts;
   const error = x.lastError ? `  ${s.red(`last error ${x.lastError.code}`)}` : '';
   return `${x.pending} pending, ${x.acknowledgedReceipts} acknowledged${error}`;
+}
+
+/** In-flight operations as bars; a finished one stays a line until the agent drops it. */
+function activities(r: NodeReport, s: Style, row: Row): string[] {
+  const list = (r.activities ?? []).slice(0, MAX_ACTIVITIES);
+  return list.map((a, i) => {
+    const text = activityText(a);
+    return row(
+      i === 0 ? 'activity' : '',
+      a.state === 'failed' ? s.red(text) : a.state === 'done' ? s.dim(text) : text,
+    );
+  });
 }
 
 function more(n: number, what: string, row: Row): string[] {

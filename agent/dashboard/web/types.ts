@@ -4,7 +4,10 @@
  * the page as text, never as markup.
  */
 // Type-only imports: the agent's own definitions, erased from the bundle.
+export type { Activity } from '../../activity.js';
 export type { RecentResult } from '../../http/recent.js';
+
+import type { Activity } from '../../activity.js';
 
 import type { PipelineStats } from '../../pipeline/pipeline.js';
 import type { ReceiptsStatus as AgentReceiptsStatus } from '../../receipts/status-file.js';
@@ -27,4 +30,5 @@ export interface AgentStatus {
   readonly receipts?: ReceiptsStatus;
   readonly mesh?: { readonly peers?: readonly PeerStatus[] };
   readonly uptimeSeconds?: number;
+  readonly activities?: readonly Activity[];
 }

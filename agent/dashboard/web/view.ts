@@ -1,3 +1,4 @@
+import { renderActivities } from './activities.js';
 import { createChart, drawChart } from './chart.js';
 import { byId, el, formatScore, formatTime } from './dom.js';
 import { ScoreSeries } from './series.js';
@@ -25,6 +26,7 @@ export class DashboardView {
     this.renderNodes(s);
     for (const p of s.pipelines) this.updateCard(this.card(p.id), p);
     this.renderReceipts(s.receipts);
+    renderActivities(s.activities);
   }
 
   /** The results of one pipeline, newest first as the API lists them, replacing its chart. */

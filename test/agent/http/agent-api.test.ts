@@ -98,6 +98,9 @@ describe('operator API of a running agent', () => {
     expect(sample(text, 'fieldmesh_up')).toBe(1);
     expect(sample(text, 'fieldmesh_mqtt_connected')).toBe(1);
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(1e6);
+    const heapUsed = sample(text, 'nodejs_memory_bytes{kind="heap_used"}') ?? 0;
+    expect(heapUsed).toBeGreaterThan(1e6);
+    expect(sample(text, 'nodejs_memory_bytes{kind="heap_total"}')).toBeGreaterThanOrEqual(heapUsed);
     expect(text).toContain('# TYPE fieldmesh_inference_seconds histogram');
     const labels = 'pipeline="vibration",model="vibration-ae"';
     const count = sample(text, `fieldmesh_inference_seconds_count{${labels}}`) ?? 0;

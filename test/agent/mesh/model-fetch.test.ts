@@ -52,6 +52,21 @@ describe('fetching a model from a peer', () => {
     expect(existsSync(`${dest}.part`)).toBe(false);
   });
 
+  it('reports its progress: increasing bytes, the declared size, ending at the model size', async () => {
+    const seen: [number, number | null][] = [];
+    const dest = path.join(dir, 'progress.onnx');
+    await fetchModelFromPeer(peer(), digest, dest, {
+      ...opts(),
+      onProgress: (done, total) => seen.push([done, total]),
+    });
+    expect(seen.length).toBeGreaterThanOrEqual(2); // the first chunk, then the end
+    const done = seen.map(([d]) => d);
+    for (let i = 1; i < done.length; i++) expect(done[i]).toBeGreaterThanOrEqual(done[i - 1] as number);
+    expect(done[0]).toBeGreaterThan(0);
+    expect(seen.at(-1)).toEqual([modelBytes.length, modelBytes.length]);
+    expect(seen.every(([, total]) => total === modelBytes.length)).toBe(true);
+  });
+
   it('discards a download whose bytes do not hash to the asked digest, naming both and the peer', async () => {
     const dest = path.join(dir, 'liar.onnx');
     const result = await codeOf(fetchModelFromPeer(peer(), liar, dest, opts()));
