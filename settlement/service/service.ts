@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { loadOrCreateIdentity } from '../../agent/identity/keystore.js';
 import type { NodeIdentity } from '../../protocol/identity.js';
+import { loadOrCreateIdentity } from '../../protocol/keystore.js';
 import { RateLimiter } from '../../protocol/rate-limit.js';
 import { signNode } from '../../protocol/signatures.js';
 import { ModelRegistry } from '../spotcheck/registry.js';

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeEach } from 'vitest';
-import { loadOrCreateIdentity } from '../../agent/identity/keystore.js';
 import { decodeNumber, META_IN_FLIGHT, META_NEXT_SEQ, RECEIPT_RANGE } from '../../agent/receipts/records.js';
 import { createSensorStream, type SensorStream } from '../../models/generate/synthetic.js';
 import type { NodeIdentity } from '../../protocol/identity.js';
+import { loadOrCreateIdentity } from '../../protocol/keystore.js';
 import { closedPort, connectTestClient } from './broker.js';
 import { withTimeout } from './wait-for.js';
 

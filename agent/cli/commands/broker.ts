@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { createEmbeddedBroker } from '../../../broker/embedded-broker.js';
+import { loadOrCreateIdentity } from '../../../protocol/keystore.js';
 import { embeddedBrokerInit } from '../../broker-setup.js';
 import type { BrokerConfig } from '../../config/broker-schema.js';
 import { loadConfigFile } from '../../config/load.js';
 import { configSchema } from '../../config/schema.js';
-import { loadOrCreateIdentity } from '../../identity/keystore.js';
 import { createLogger } from '../../log.js';
 import { intOption, parse, UsageError } from '../args.js';
 import { EXIT_HELP } from '../exit-codes.js';

@@ -1,11 +1,11 @@
 import { FieldmeshError } from '../../../protocol/errors.js';
+import { loadOrCreateIdentity } from '../../../protocol/keystore.js';
 import { topicsFor } from '../../../protocol/topics.js';
 import { nodeLinkOptions } from '../../agent-link.js';
 import { calibrationCommandPayload } from '../../calibrate/command.js';
 import { brokerHost, brokerMode } from '../../config/broker-schema.js';
 import { loadConfigFile } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { loadOrCreateIdentity } from '../../identity/keystore.js';
 import { createLogger } from '../../log.js';
 import { createMqttLink } from '../../mqtt/link.js';
 import { parse, UsageError } from '../args.js';

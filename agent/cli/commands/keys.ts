@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { keyFileMode, keyFilePath, loadOrCreateIdentity, readIdentity } from '../../identity/keystore.js';
+import { keyFileMode, keyFilePath, loadOrCreateIdentity, readIdentity } from '../../../protocol/keystore.js';
 import { parse, UsageError } from '../args.js';
 import { EXIT, EXIT_HELP } from '../exit-codes.js';
 

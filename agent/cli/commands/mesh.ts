@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { loadOrCreateIdentity } from '../../identity/keystore.js';
+import { loadOrCreateIdentity } from '../../../protocol/keystore.js';
 import { createLogger } from '../../log.js';
 import { createMeshApiServer } from '../../mesh/api-server.js';
 import { createDiscovery, DISCOVERY_DEFAULTS } from '../../mesh/discovery.js';

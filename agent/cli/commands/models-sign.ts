@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadModelFile } from '../../../models/manifest.js';
 import { checkPublisherPolicy, signManifestJson } from '../../../models/publisher.js';
 import { verifyLoadedModel } from '../../../models/signature.js';
-import { readIdentity } from '../../identity/keystore.js';
+import { readIdentity } from '../../../protocol/keystore.js';
 import { UsageError } from '../args.js';
 import { EXIT } from '../exit-codes.js';
 

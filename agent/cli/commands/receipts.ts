@@ -1,6 +1,6 @@
 import path from 'node:path';
+import { readIdentity } from '../../../protocol/keystore.js';
 import { loadConfigFile } from '../../config/load.js';
-import { readIdentity } from '../../identity/keystore.js';
 import { fetchNodeCredits, type NodeCredits } from '../../receipts/credits.js';
 import { inspectOutbox } from '../../receipts/inspect.js';
 import { type ReceiptsStatusFile, readStatusFile } from '../../receipts/status-file.js';

@@ -6,7 +6,7 @@ import type { Activity } from '../../../agent/activity.js';
 import { Agent, type AgentStatus } from '../../../agent/agent.js';
 import { validateConfig } from '../../../agent/config/load.js';
 import { type AgentApi, createAgentApi } from '../../../agent/http/agent-api.js';
-import { loadOrCreateIdentity } from '../../../agent/identity/keystore.js';
+import { loadOrCreateIdentity } from '../../../protocol/keystore.js';
 import { SensorPublisher, VIBRATION_MANIFEST } from '../../helpers/agent-process.js';
 import { closedPort, quietLogger } from '../../helpers/broker.js';
 import { testIdentity } from '../../helpers/receipts.js';

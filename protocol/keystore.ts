@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FieldmeshError } from '../../protocol/errors.js';
-import { identityFromSeed, type NodeIdentity } from '../../protocol/identity.js';
+import { FieldmeshError } from './errors.js';
+import { identityFromSeed, type NodeIdentity } from './identity.js';
 
 export const KEY_FILE_NAME = 'node-key.json';
 
