@@ -64,6 +64,7 @@ ${heading('Commands:')}
 ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
+  ${'version'.padEnd(10)} this build, and the Node runtime and flags it runs with
 
 ${exits}`;
 }
@@ -71,11 +72,45 @@ ${exits}`;
 export const MAIN_HELP = mainHelp(styleFor({ isTTY: false }, {}));
 
 function unknownCommand(name: string): UsageError {
-  const names = Object.keys(COMMANDS);
+  const names = [...Object.keys(COMMANDS), 'version'];
   const guess = closest(name, names);
   return new UsageError(
     `fieldmesh: unknown command "${name}"${guess ? ` (did you mean ${guess}?)` : ''}. Commands: ${names.join(', ')}. Run "fieldmesh --help".`,
   );
+}
+
+export const VERSION_HELP = `fieldmesh version [--json]
+
+The version, and the Node runtime it runs on with the flags it started with: what a bug report
+needs. (fieldmesh --version prints the version alone.)
+
+Options:
+  --json       machine-readable output
+  -h, --help   this help
+
+${EXIT_HELP}`;
+
+/** `fieldmesh version`: this build and its runtime, for bug reports and fleet checks. */
+function versionCommand(argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${VERSION_HELP}\n`);
+    return EXIT.ok;
+  }
+  const unknown = argv.find((a) => a !== '--json');
+  if (unknown !== undefined)
+    throw new UsageError(`fieldmesh version: unknown option "${unknown}"; it takes only --json`);
+  const info = {
+    version: SOFTWARE_VERSION,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    flags: process.execArgv,
+  };
+  process.stdout.write(
+    argv.includes('--json')
+      ? `${JSON.stringify(info)}\n`
+      : `fieldmesh ${info.version}\nnode ${info.node} on ${info.platform}, flags: ${info.flags.join(' ') || '(none)'}\n`,
+  );
+  return EXIT.ok;
 }
 
 /** The CLI's lifecycle boundary: the one place that turns an error into an exit code. */
@@ -92,6 +127,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(`${SOFTWARE_VERSION}\n`);
       return EXIT.ok;
     }
+    if (name === 'version') return versionCommand(rest);
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!command) throw unknownCommand(name);
     return await (await command.load())(rest);

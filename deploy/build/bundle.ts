@@ -2,12 +2,14 @@ import { execFile } from 'node:child_process';
 import { chmod, copyFile, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { RUNTIME_FLAGS } from './runtime-flags.js';
 
 const run = promisify(execFile);
 
 // The armv7 launcher. It follows its own symlink (install.sh links /usr/local/bin/fieldmesh to
 // it), and prefers the node it carries; where that one cannot run (OpenWrt's musl libc has no
 // /lib/ld-linux-armhf.so.3) it uses the device's own node, and FIELDMESH_NODE overrides both.
+// It starts node with the release's V8 flags (runtime-flags.ts).
 const LAUNCHER = `#!/bin/sh
 self=$(readlink -f "$0" 2>/dev/null || echo "$0")
 here=$(dirname "$(dirname "$self")")
@@ -22,7 +24,7 @@ if [ -z "$node" ]; then
     fi
   fi
 fi
-exec "$node" "$here/lib/app/fieldmesh.mjs" "$@"
+exec "$node" ${RUNTIME_FLAGS.join(' ')} "$here/lib/app/fieldmesh.mjs" "$@"
 `;
 
 export interface BundleInputs {

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { indexTree } from './file-list.js';
+import { RUNTIME_FLAGS } from './runtime-flags.js';
 import type { AppFile, AppIndex } from './sea-unpack.js';
 
 const run = promisify(execFile);
@@ -59,6 +60,9 @@ export async function buildSea(inputs: SeaInputs): Promise<void> {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
+    execArgv: [...RUNTIME_FLAGS],
+    // NODE_OPTIONS may add to them (an operator's heap cap, say).
+    execArgvExtension: 'env',
     assets,
   };
   const configFile = path.join(workDir, 'sea-config.json');

@@ -1,6 +1,7 @@
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { RUNTIME_FLAGS } from '../../deploy/build/runtime-flags.js';
 import { ensureSysroot, qemuArgs, qemuAvailable, type Sysroot } from '../helpers/qemu-sysroot.js';
 import {
   expectDemoRoundTrip,
@@ -72,6 +73,11 @@ describe('the linux-armv7 bundle under qemu-arm', () => {
     const launcher = path.join(top, 'bin/fieldmesh');
     const version = await runProgram(launcher, ['--version'], { env, timeoutMs: 60_000 });
     expect(version.stdout.trim()).toBe(VERSION);
+    // The launcher starts node with the release's V8 flags (deploy/build/runtime-flags.ts).
+    const info = JSON.parse(
+      (await runProgram(launcher, ['version', '--json'], { env, timeoutMs: 60_000 })).stdout,
+    );
+    expect(info).toMatchObject({ version: VERSION, platform: 'linux-arm', flags: [...RUNTIME_FLAGS] });
     const run = await runProgram(
       launcher,
       [...DEMO, '--duration', '45', '--data-dir', path.join(dir, 'data')],

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, stat, truncate, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RUNTIME_FLAGS } from '../../deploy/build/runtime-flags.js';
 import { newSystemImage } from '../helpers/system-image.js';
 import { artifact, expectDemoRoundTrip, placeExecutable, RELEASE, runProgram, VERSION } from './artifacts.js';
 
@@ -45,6 +46,12 @@ describe('the linux-x64 executable', () => {
     const env = { FIELDMESH_RUNTIME_DIR: rt, HOME: dir };
     const first = await runProgram(exe, ['--version'], { env, timeoutMs: 30_000 });
     expect(first.stdout.trim()).toBe(VERSION);
+    // It runs on the Node it embeds, with the release's V8 flags (deploy/build/runtime-flags.ts).
+    const info = JSON.parse(
+      (await runProgram(exe, ['version', '--json'], { env, timeoutMs: 30_000 })).stdout,
+    );
+    expect(info).toMatchObject({ version: VERSION, platform: 'linux-x64', flags: [...RUNTIME_FLAGS] });
+    expect(info.node).toMatch(/^v24\./);
     const [id] = await readdir(rt);
     const mark = path.join(rt, id as string, '.unpacked');
     const unpackedAt = (await stat(mark)).mtimeMs;

@@ -14,7 +14,30 @@ const COMMANDS = [
   'receipts',
   'settlement',
   'status',
+  'version',
 ];
+
+describe('fieldmesh version', () => {
+  it('names the build, the Node runtime and the flags it runs with', async () => {
+    const [plain, json, bad] = await Promise.all([
+      runCli(['version'], { env: PLAIN }),
+      runCli(['version', '--json'], { env: PLAIN }),
+      runCli(['version', '--verbose'], { env: PLAIN }),
+    ]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(
+      /^fieldmesh \d+\.\d+\.\d+\nnode v\d+\.\d+\.\d+ on linux-\w+, flags: \(none\)\n$/,
+    );
+    expect(JSON.parse(json.stdout)).toEqual({
+      version: plain.stdout.split('\n')[0]?.slice('fieldmesh '.length),
+      node: process.version,
+      platform: `linux-${process.arch}`,
+      flags: [],
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('fieldmesh version: unknown option "--verbose"; it takes only --json');
+  });
+});
 
 describe('fieldmesh help', () => {
   it('lists status, and every command answers --help with usage, options and exit codes', async () => {
