@@ -1,16 +1,15 @@
 import { existsSync } from 'node:fs';
 import { readManifest } from '../models/manifest.js';
-import type { NodeIdentity } from '../protocol/identity.js';
 import type { ActionAnswer, ActivityTracker } from './activity.js';
-import type { ModelConfig } from './config/schema.js';
+import type { Config, ModelConfig } from './config/schema.js';
 import type { Logger } from './log.js';
-import type { MeshNode } from './mesh/mesh-node.js';
 import { fetchMissingModel, modelFetchLabel } from './mesh/model-on-demand.js';
+import type { MeshContext } from './model-load.js';
 
 export interface ModelFetchRequestParts {
   readonly models: readonly ModelConfig[];
   readonly activities: ActivityTracker;
-  readonly mesh: { node: MeshNode; identity: NodeIdentity } | null;
+  readonly mesh: MeshContext | null;
   readonly logger: Logger;
   /** How long to wait for a peer that runs the model. */
   readonly waitMs: number;
@@ -67,6 +66,18 @@ export async function requestModelFetch(id: string, parts: ModelFetchRequestPart
       log.error({ err }, 'model fetched on request did not load');
     });
   return { accepted: true, activity: activity.id };
+}
+
+/** The enabled pipelines of model `modelId` not running yet: they waited for it to arrive. */
+export function waitingPipelines(
+  config: Readonly<Config>,
+  modelId: string,
+  running: readonly { readonly id: string }[],
+): Set<string> {
+  const ids = config.pipelines
+    .filter((p) => p.enabled && p.model === modelId && !running.some((q) => q.id === p.id))
+    .map((p) => p.id);
+  return new Set(ids);
 }
 
 function refuse(status: 404 | 409 | 503, code: string, reason: string): ActionAnswer {

@@ -48,7 +48,12 @@ export class SendLoop {
   private nextAttemptAtMs = 0;
   private stopped = false;
   private acknowledged = 0;
-  private flushRequested = false;
+  /**
+   * Flush requests, counted: one that arrives while a send runs (a timer tick still looking
+   * for due batches) must survive that send's end, so it is not a flag the send clears.
+   */
+  private flushesAsked = 0;
+  private flushesDone = 0;
   private error: SendLoopError | null = null;
   private readonly log: Logger;
 
@@ -88,7 +93,7 @@ export class SendLoop {
    * instead of waiting for the batch timer (`POST /v1/receipts/flush`).
    */
   flush(): void {
-    this.flushRequested = true;
+    this.flushesAsked++;
     this.nextAttemptAtMs = 0;
     this.tick();
   }
@@ -126,14 +131,19 @@ export class SendLoop {
     const { sender, now } = this.components;
     try {
       for (;;) {
-        const result = await sender.drainOnce({ cutNow: this.flushRequested });
-        if (!result.sent) break;
-        this.acknowledged += result.removed;
-        this.reachable();
-        this.components.acknowledged?.();
+        const asked = this.flushesAsked;
+        const cutNow = asked > this.flushesDone;
+        const result = await sender.drainOnce({ cutNow });
+        if (result.sent) {
+          this.acknowledged += result.removed;
+          this.reachable();
+          this.components.acknowledged?.();
+          continue;
+        }
+        // Only an outbox sent empty answers a request; a failure keeps it for the retry.
+        if (cutNow) this.flushesDone = asked;
+        if (this.flushesAsked === this.flushesDone) break;
       }
-      // Only an outbox sent empty answers the request; a failure keeps it for the retry.
-      this.flushRequested = false;
       // After the batches, so that a service too old to take vouchers never holds receipts back.
       const vouchers = await this.components.vouchers?.sendOnce();
       if (vouchers !== undefined && vouchers.answered > 0) this.reachable();

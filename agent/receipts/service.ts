@@ -7,7 +7,8 @@ import { type SettlementConfig, servicePublicKeyBytes } from '../config/schema.j
 import type { VoucherSink } from '../offload/voucher-sink.js';
 import type { ReceiptJob, ReceiptSink } from '../pipeline/receipt-sink.js';
 import { type ChallengeResponder, createChallengeResponder } from './challenges.js';
-import { fetchNodeCredits, type NodeCredits } from './credits.js';
+import type { NodeCredits } from './credits.js';
+import { CreditsPoll } from './credits-poll.js';
 import { DrainWatch } from './drain-watch.js';
 import { createOutbox } from './outbox.js';
 import type { Outbox } from './outbox-types.js';
@@ -91,8 +92,7 @@ class SettlementReceipts implements ReceiptService {
   private readonly drain: DrainWatch;
   private timers: NodeJS.Timeout[] = [];
   private polling = false;
-  private credits: NodeCredits | null = null;
-  private asking = false;
+  private readonly credits: CreditsPoll;
   private statusWrite: Promise<void> = Promise.resolve();
   private lastSinkErrorAtMs = Number.NEGATIVE_INFINITY;
 
@@ -165,6 +165,10 @@ class SettlementReceipts implements ReceiptService {
       },
       { retention: this.retention, logger: components.logger },
     );
+    this.credits = new CreditsPoll(
+      { url: this.url, nodeId: identity.peerId, timeoutMs: settlement.requestTimeoutMs },
+      this.now,
+    );
     this.sink = { record: (job) => this.record(job) };
   }
 
@@ -187,8 +191,8 @@ class SettlementReceipts implements ReceiptService {
     this.every(this.init.settlement.challengePollMs, () => this.pollChallenges());
     this.every(STATUS_FILE_MS, () => this.writeStatus());
     this.every(SEND_TICK_MS, () => this.drain.check());
-    this.every(this.init.settlement.creditsPollMs, () => this.askCredits());
-    this.askCredits();
+    this.every(this.init.settlement.creditsPollMs, () => this.credits.ask());
+    this.credits.ask();
     this.writeStatus();
     this.log.info({ url: this.url, ...this.status() }, 'receipts on');
   }
@@ -223,7 +227,7 @@ class SettlementReceipts implements ReceiptService {
       lastAckAtMs: o.lastAckAtMs,
       lastError: this.sendLoop.lastError,
       vouchers: this.vouchers.stats(),
-      credits: this.credits,
+      credits: this.credits.latest,
     };
   }
 
@@ -279,20 +283,6 @@ class SettlementReceipts implements ReceiptService {
     const timer = setInterval(run, ms);
     timer.unref();
     this.timers.push(timer);
-  }
-
-  /** Failures are not logged: the send loop already reports an unreachable service. */
-  private askCredits(): void {
-    if (this.asking) return;
-    this.asking = true;
-    const { settlement } = this.init;
-    fetchNodeCredits(this.url, this.components.identity.peerId, settlement.requestTimeoutMs, this.now)
-      .then((answer) => {
-        if (answer.ok) this.credits = answer.credits;
-      })
-      .finally(() => {
-        this.asking = false;
-      });
   }
 
   private pollChallenges(): void {

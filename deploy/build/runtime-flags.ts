@@ -7,7 +7,8 @@
  * to its 16 MiB semi-spaces, and the old generation it feeds grows in steps with it: the
  * agent's heap swung between 63 and 203 MiB around a live set of 40–50 MiB, and its RSS
  * followed (about 20 % up over a 10-minute soak). With small semi-spaces the heap stays near
- * 55 MiB, the RSS near flat, and latency under that load unchanged.
+ * 55 MiB and the RSS flat (−0.1 % over the soak); p99 latency at that load stayed at 8.5–11 ms
+ * against 8.8–9 ms without the flag (45-s runs, quiet machine).
  *
  * No cap on the old generation: the embedded broker keeps queued messages for offline
  * sessions on the heap, and a cap would turn a big backlog into a crash. An operator who wants

@@ -45,7 +45,12 @@ async function run(command: string, argv: string[], help: string, action: (rest:
   if (values.url !== undefined && !/^https?:\/\/[^/]+/.test(values.url))
     throw new UsageError(`fieldmesh ${command}: --url takes http://HOST:PORT, got "${values.url}"`);
   const watched = action(positionals);
-  const target = await resolveTarget({ url: values.url, config: values.config, token: values.token });
+  const target = await resolveTarget({
+    url: values.url,
+    config: values.config,
+    token: values.token,
+    command,
+  });
   return runWatchedAction(target, watched, { json: values.json === true });
 }
 

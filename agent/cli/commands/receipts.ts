@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { readIdentity } from '../../../protocol/keystore.js';
 import { loadConfigFile } from '../../config/load.js';
-import { fetchNodeCredits, type NodeCredits } from '../../receipts/credits.js';
+import { type EpochCredit, fetchNodeCredits, type NodeCredits } from '../../receipts/credits.js';
 import { inspectOutbox } from '../../receipts/inspect.js';
 import { type ReceiptsStatusFile, readStatusFile } from '../../receipts/status-file.js';
 import { parse } from '../args.js';
@@ -13,7 +13,8 @@ ${RECEIPTS_FLUSH_HELP.split('\n')[0]}
 
 Shows this node's contribution receipts: how many wait in the outbox, the batch in flight,
 the last acknowledgement and refused receipts (from the running agent's status file, or from
-the outbox itself when no agent runs), then asks the settlement service what it credited.
+the outbox itself when no agent runs), then asks the settlement service what it credited:
+in all, and in each of its last few closed epochs.
 
 Options:
   -c, --config FILE   the agent's YAML configuration (data dir and settlement URL)
@@ -130,6 +131,17 @@ async function askService(url: string, nodeId: string): Promise<ServiceAnswer> {
     : { reachable: false, error: answer.error };
 }
 
+/** How many of the service's recent epochs the text output lists (--json has them all). */
+const EPOCHS_SHOWN = 4;
+
+function epochLines(epochs: readonly EpochCredit[] | undefined): string[] {
+  return (epochs ?? []).slice(0, EPOCHS_SHOWN).map((e) => {
+    const closed = e.closedAtMs === null ? 'closed ?' : `closed ${new Date(e.closedAtMs).toISOString()}`;
+    const receipts = e.receipts === null ? '' : `, ${e.receipts} receipts`;
+    return `  epoch ${e.epoch} ${closed}: +${e.credit} (total ${e.cumulative}${receipts})`;
+  });
+}
+
 function render(
   nodeId: string | undefined,
   dataDir: string,
@@ -170,6 +182,7 @@ function render(
   if (service.lastEpoch !== null) {
     lines.push(`last epoch ${service.lastEpoch.epoch} (cumulative credit ${service.lastEpoch.cumulative})`);
   }
+  lines.push(...epochLines(service.epochs));
   if (service.openChallenges > 0) lines.push(`challenges ${service.openChallenges} open spot checks`);
   if (service.registered === false) {
     lines.push('warning    the service does not list this node as registered; its batches may be refused');

@@ -25,31 +25,35 @@ export type NodeReport = AgentStatus & {
   inferenceLatency: Record<string, Latency>;
 };
 
-/** --url, else the config's api: section, else the default; the token from flag, env or config. */
+/**
+ * --url, else the config's api: section, else the default; the token from flag, env or config.
+ * `command` (default `status`) names the verb in errors: `fieldmesh models fetch: …`.
+ */
 export async function resolveTarget(opts: {
   url?: string | undefined;
   config?: string | undefined;
   token?: string | undefined;
   env?: NodeJS.ProcessEnv;
+  command?: string;
 }): Promise<Target> {
   const env = opts.env ?? process.env;
   let url = opts.url?.replace(/\/+$/, '');
   let configToken: string | undefined;
   if (opts.config !== undefined) {
     const api = (await loadConfigFile(opts.config)).api;
-    url ??= apiUrlOf(api, opts.config);
+    url ??= apiUrlOf(api, opts.config, `fieldmesh ${opts.command ?? 'status'}`);
     configToken = await tokenOf(api);
   }
   const token = opts.token ?? (env.FIELDMESH_API_TOKEN || undefined) ?? configToken;
   return { url: url ?? DEFAULT_API_URL, token };
 }
 
-function apiUrlOf(api: ApiConfig, file: string): string {
+function apiUrlOf(api: ApiConfig, file: string, who: string): string {
   if (!api.enabled)
-    throw new UsageError(`fieldmesh status: ${file} has api.enabled: false, so its agent serves no API`);
+    throw new UsageError(`${who}: ${file} has api.enabled: false, so its agent serves no API`);
   if (api.port === 0) {
     throw new UsageError(
-      `fieldmesh status: ${file} has api.port: 0 (any free port); pass --url with the port of the agent's "operator API listening" log line`,
+      `${who}: ${file} has api.port: 0 (any free port); pass --url with the port of the agent's "operator API listening" log line`,
     );
   }
   // A wildcard listen address is not one to connect to; the agent answers on loopback too.

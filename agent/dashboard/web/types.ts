@@ -6,6 +6,7 @@
 // Type-only imports: the agent's own definitions, erased from the bundle.
 export type { Activity } from '../../activity.js';
 export type { RecentResult } from '../../http/recent.js';
+export type { EpochCredit } from '../../receipts/credits.js';
 
 import type { Activity } from '../../activity.js';
 

@@ -1,6 +1,7 @@
 import { renderActivities } from './activities.js';
 import { createChart, drawChart } from './chart.js';
 import { byId, el, formatScore, formatTime } from './dom.js';
+import { renderEpochs } from './epochs.js';
 import { ScoreSeries } from './series.js';
 import type { AgentStatus, PeerStatus, PipelineStatus, ReceiptsStatus, RecentResult } from './types.js';
 
@@ -26,6 +27,7 @@ export class DashboardView {
     this.renderNodes(s);
     for (const p of s.pipelines) this.updateCard(this.card(p.id), p);
     this.renderReceipts(s.receipts);
+    renderEpochs(s.receipts?.credits?.epochs);
     renderActivities(s.activities);
   }
 

@@ -66,6 +66,24 @@ describe('fieldmesh receipts', () => {
       lastEpoch: { epoch: 4, cumulative: 118 },
       registered: true,
       openChallenges: 1,
+      // The fake answers /v1/nodes/<id>/epochs with the same body: the list is read from here.
+      epochs: [
+        {
+          epoch: 4,
+          closedAtMs: Date.parse('2026-03-01T10:00:00Z'),
+          credit: 18,
+          cumulative: 118,
+          receipts: 20,
+        },
+        {
+          epoch: 3,
+          closedAtMs: Date.parse('2026-03-01T09:00:00Z'),
+          credit: 100,
+          cumulative: 100,
+          receipts: null,
+        },
+        ...[2, 1, 0].map((epoch) => ({ epoch, closedAtMs: null, credit: 0, cumulative: 0, receipts: 0 })),
+      ],
     };
     const dataDir = path.join(work, 'data');
     const { identity } = await loadOrCreateIdentity(dataDir);
@@ -85,15 +103,20 @@ describe('fieldmesh receipts', () => {
     expect(out).toMatch(/receipts +valid 137, duplicate 1/);
     expect(out).toMatch(/last epoch 4 \(cumulative credit 118\)/);
     expect(out).toMatch(/challenges 1 open spot checks/);
+    expect(out).toContain('  epoch 4 closed 2026-03-01T10:00:00.000Z: +18 (total 118, 20 receipts)');
+    expect(out).toContain('  epoch 3 closed 2026-03-01T09:00:00.000Z: +100 (total 100)');
+    expect(out).toContain('  epoch 1 closed ?: +0 (total 0, 0 receipts)');
+    expect(out).not.toContain('epoch 0 closed'); // the text lists the last four only
 
     out = '';
     expect(await receiptsCommand(['--data-dir', dataDir, '--json'])).toBe(0);
     const json = JSON.parse(out) as {
       local: { source: string; pending: number };
-      service: { credited: number };
+      service: { credited: number; epochs: { epoch: number }[] };
     };
     expect(json.local).toMatchObject({ source: 'agent', pending: 3, refused: 2 });
     expect(json.service).toMatchObject({ reachable: true, credited: 120 });
+    expect(json.service.epochs.map((e) => e.epoch)).toEqual([4, 3, 2, 1, 0]);
   });
 
   it('says in one line that the service is unreachable, and exits 4', async () => {

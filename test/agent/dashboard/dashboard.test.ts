@@ -10,17 +10,24 @@ import type { Config } from '../../../agent/config/schema.js';
 import { buildDashboard } from '../../../agent/dashboard/build.js';
 import { type AgentApi, createAgentApi } from '../../../agent/http/agent-api.js';
 import { createSensorStream } from '../../../models/generate/synthetic.js';
-import { quietLogger } from '../../helpers/broker.js';
-import { type ApiAgent, startApiAgent } from '../http/api-client.js';
+import { closedPort, quietLogger } from '../../helpers/broker.js';
+import { testIdentity } from '../../helpers/receipts.js';
+import { startTestSettlement, type TestSettlement } from '../../helpers/settlement-service.js';
+import { type ApiAgent, call, startApiAgent } from '../http/api-client.js';
 
 /**
  * The dashboard in a real (headless) Chromium, against a real agent: embedded broker, the
  * example vibration model, a token-protected operator API, readings published over MQTT.
+ * Its settlement service is down at first (receipts wait in the outbox), then comes up for
+ * an outbox drain and an epoch close the page shows.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-token-0123456789';
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const SCREENSHOT = path.resolve('test-artifacts/dashboard.png');
+const SERVICE = testIdentity(43);
+let settlementPort: number;
+let settlement: TestSettlement | undefined;
 let work: string;
 let setup: ApiAgent;
 let config: Config;
@@ -40,7 +47,18 @@ beforeAll(async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'fm-dash-build-'));
   dashboardDir = path.join(dir, 'dashboard');
   await buildDashboard(dashboardDir);
-  setup = await startApiAgent('dash-node', TOKEN, dashboardDir);
+  settlementPort = await closedPort();
+  setup = await startApiAgent('dash-node', TOKEN, dashboardDir, {
+    settlement: {
+      url: `http://127.0.0.1:${settlementPort}`,
+      servicePublicKey: SERVICE.peerId,
+      requestTimeoutMs: 1_000,
+      backoff: { minMs: 50, maxMs: 500 },
+      // Nothing is sent before the test flushes: the drain is the one the page shows.
+      batch: { maxAgeMs: 3_600_000 },
+      creditsPollMs: 200,
+    },
+  });
   ({ config, agent, api, sensors } = setup);
   work = dir;
   await publish('press-1', healthy(1, 64));
@@ -52,6 +70,7 @@ afterAll(async () => {
   await browser?.close();
   await api?.stop(); // the last one started: a test restarts it
   await setup?.stop();
+  await settlement?.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -112,7 +131,8 @@ describe('dashboard in a browser', () => {
     await expect.poll(() => card.locator('.state').textContent()).toBe('running');
     await expect.poll(() => card.locator('[data-figure="results"] dd').textContent()).toBe('9');
     await expect.poll(points).toBe(9); // the history from /v1/results: (64 - 32) / 4 + 1 windows
-    expect(await page.locator('#receipt-figures').textContent()).toMatch(/receipts are off/);
+    await expect.poll(() => page.locator('#receipt-figures').textContent()).toMatch(/pending\d+/);
+    expect(await page.locator('#epochs').isVisible()).toBe(false);
     expect(problems).toEqual([]);
   });
 
@@ -139,6 +159,39 @@ describe('dashboard in a browser', () => {
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(existsSync(SCREENSHOT)).toBe(true);
+  }, 40_000);
+
+  it('draws an outbox drain as a progress bar and lists the credit of a closed epoch', async () => {
+    settlement = await startTestSettlement({
+      identity: SERVICE,
+      port: settlementPort,
+      registerNodes: [agent.nodeId],
+      init: { spotCheckPpm: 0 },
+    });
+    const flush = await call(`${api.url}/v1/receipts/flush`, { method: 'POST', token: TOKEN });
+    expect(flush.status, flush.text).toBe(202);
+    // A finished activity stays listed for a minute, so the bar is there to see either way.
+    const drain = page.locator('#activity-list li', { has: page.locator('progress') });
+    await expect.poll(() => drain.count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => drain.getAttribute('data-state'), { timeout: 20_000 }).toBe('done');
+    const bar = drain.locator('progress');
+    expect(await bar.getAttribute('aria-label')).toMatch(/outbox/i);
+    const max = await bar.getAttribute('max');
+    expect(Number(max)).toBeGreaterThan(0);
+    expect(await bar.getAttribute('value')).toBe(max);
+
+    const closed = await settlement.service.closeEpoch();
+    const node = (await (await fetch(`${settlement.url}/v1/nodes/${agent.nodeId}`)).json()) as {
+      credited: number;
+    };
+    expect(node.credited).toBeGreaterThan(0);
+    const row = page.locator(`#epoch-rows tr[data-epoch="${closed.epoch}"]`);
+    await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1);
+    expect(await row.locator('[data-field="credit"]').textContent()).toBe(String(node.credited));
+    expect(await row.locator('[data-field="cumulative"]').textContent()).toBe(String(node.credited));
+    expect(await page.locator('#epochs').isVisible()).toBe(true);
+    expect(problems).toEqual([]);
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
   }, 40_000);
 
   it('asks for the token once when the API needs one, and keeps it for the tab', async () => {

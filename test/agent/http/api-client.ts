@@ -51,7 +51,13 @@ export interface ApiAgent {
   stop(): Promise<void>;
 }
 
-export async function startApiAgent(name: string, token: string, dashboardDir?: string): Promise<ApiAgent> {
+export async function startApiAgent(
+  name: string,
+  token: string,
+  dashboardDir?: string,
+  /** Top-level config sections replacing the defaults below (`settlement:` for receipts, …). */
+  sections: Record<string, unknown> = {},
+): Promise<ApiAgent> {
   const work = await mkdtemp(path.join(tmpdir(), `fm-${name}-`));
   const config = validateConfig(
     {
@@ -68,6 +74,7 @@ export async function startApiAgent(name: string, token: string, dashboardDir?: 
           window: { stride: 4 },
         },
       ],
+      ...sections,
     },
     `${name}.yaml`,
     { env: {} },

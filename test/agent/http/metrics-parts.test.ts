@@ -50,6 +50,7 @@ describe('metrics of the optional parts', () => {
       openChallenges: 0,
       registered: true,
       lastEpoch: null,
+      epochs: [],
       atMs: 5,
     };
     const answered = renderMetrics(

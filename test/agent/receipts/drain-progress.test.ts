@@ -55,6 +55,7 @@ beforeAll(async () => {
         backoff: { minMs: 50, maxMs: 300 },
         // Small batches, and a partial one waits a minute: only a flush sends it sooner.
         batch: { maxReceipts: 8, maxAgeMs: 60_000 },
+        creditsPollMs: 200,
       },
     },
     'drain.yaml',
@@ -77,6 +78,22 @@ async function status(): Promise<AgentStatus> {
   return (await call(`${api.url}/v1/status`, { token: TOKEN })).json() as unknown as AgentStatus;
 }
 
+async function nodeSummary(): Promise<{ credited: number; receipts: Record<string, number> }> {
+  const res = await fetch(`${settlement?.url}/v1/nodes/${nodeId}`);
+  return (await res.json()) as { credited: number; receipts: Record<string, number> };
+}
+
+/** Every receipt made so far acknowledged: what is left after the readings stopped, flushed. */
+async function sendAll(): Promise<void> {
+  await settled();
+  const flush = await call(`${api.url}/v1/receipts/flush`, { method: 'POST', token: TOKEN });
+  expect([202, 409]).toContain(flush.status);
+  await until(async () => {
+    const r = (await status()).receipts;
+    return r?.pending === 0 && r.inFlightBatch === null;
+  }, 'every receipt acknowledged');
+}
+
 async function produce(until_: (s: AgentStatus) => boolean): Promise<void> {
   const sensors = await SensorPublisher.start(
     agent.brokerUrl ?? '',
@@ -93,6 +110,39 @@ async function produce(until_: (s: AgentStatus) => boolean): Promise<void> {
   }
 }
 
+/**
+ * Waits until the last readings have become receipts and the full batches are sent: no batch
+ * in flight, less than a batch pending, and no receipt appended for a while.
+ */
+async function settled(): Promise<AgentStatus['receipts']> {
+  let last = { appended: -1, atMs: Date.now() };
+  let receipts: AgentStatus['receipts'];
+  await until(
+    async () => {
+      receipts = (await status()).receipts;
+      if (receipts === undefined) return false;
+      if (receipts.appended !== last.appended) last = { appended: receipts.appended, atMs: Date.now() };
+      const quiet = Date.now() - last.atMs >= 500;
+      return quiet && receipts.inFlightBatch === null && receipts.pending < 8;
+    },
+    'the outbox to settle',
+    15_000,
+  );
+  return receipts;
+}
+
+/**
+ * Full batches go on their own; a partial one left waits for its minute, or a flush. Readings
+ * come in pairs (two sensors), so the count left can be a whole batch: then produce again.
+ */
+async function leavePartialBatch(atLeast: number): Promise<void> {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await produce((s) => (s.receipts?.appended ?? 0) >= atLeast && (s.receipts?.pending ?? 0) > 0);
+    if (((await settled())?.pending ?? 0) > 0) return;
+  }
+  throw new Error('every attempt left whole batches only');
+}
+
 describe('draining the receipt outbox', () => {
   it('refuses a flush while nothing is pending, then drains a backlog as an activity', async () => {
     const empty = await call(`${api.url}/v1/receipts/flush`, { method: 'POST', token: TOKEN });
@@ -101,7 +151,13 @@ describe('draining the receipt outbox', () => {
 
     // The service is down: receipts pile up in the outbox.
     await produce((s) => (s.receipts?.pending ?? 0) >= 30);
-    settlement = await startTestSettlement({ identity: serviceIdentity, port, registerNodes: [nodeId] });
+    // No spot checks: each close credits every batch it holds, so the figures are exact.
+    settlement = await startTestSettlement({
+      identity: serviceIdentity,
+      port,
+      registerNodes: [nodeId],
+      init: { spotCheckPpm: 0 },
+    });
 
     const flush = await call(`${api.url}/v1/receipts/flush`, { method: 'POST', token: TOKEN });
     expect(flush.status).toBe(202);
@@ -127,12 +183,7 @@ describe('draining the receipt outbox', () => {
   }, 40_000);
 
   it('`fieldmesh receipts flush` prints progress lines in a pipe and exits 0 once sent', async () => {
-    // Full batches go on their own; the partial one left waits for its minute, or a flush.
-    await produce((s) => (s.receipts?.appended ?? 0) >= 50 && (s.receipts?.pending ?? 0) > 0);
-    await until(async () => {
-      const r = (await status()).receipts;
-      return r !== undefined && r.pending > 0 && r.pending < 8;
-    }, 'a partial batch left');
+    await leavePartialBatch(50);
     const run = await runCli(['receipts', 'flush', '--url', api.url ?? '', '--token', TOKEN]);
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
@@ -144,6 +195,45 @@ describe('draining the receipt outbox', () => {
     const again = await runCli(['receipts', 'flush', '--url', api.url ?? '', '--token', TOKEN]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('no receipts are pending');
+  }, 40_000);
+
+  it('shows the credit of each closed epoch in /v1/status, newest first, with its running total', async () => {
+    const s = settlement as TestSettlement;
+    await sendAll();
+    const first = await s.service.closeEpoch();
+    const c1 = (await nodeSummary()).credited;
+    expect(c1).toBeGreaterThan(0);
+    await until(
+      async () => (await status()).receipts?.credits?.epochs[0]?.epoch === first.epoch,
+      'the first close in /v1/status',
+    );
+    expect((await status()).receipts?.credits?.epochs).toEqual([
+      {
+        epoch: first.epoch,
+        closedAtMs: first.closedAtMs,
+        credit: c1,
+        cumulative: c1,
+        receipts: expect.any(Number),
+      },
+    ]);
+
+    const before = (await status()).receipts?.appended ?? 0;
+    await produce((x) => (x.receipts?.appended ?? 0) > before);
+    await sendAll();
+    const second = await s.service.closeEpoch();
+    const summary = await nodeSummary();
+    expect(summary.credited).toBeGreaterThan(c1);
+    await until(
+      async () => (await status()).receipts?.credits?.epochs[0]?.epoch === second.epoch,
+      'the second close in /v1/status',
+    );
+    const epochs = (await status()).receipts?.credits?.epochs ?? [];
+    expect(epochs).toMatchObject([
+      { epoch: second.epoch, credit: summary.credited - c1, cumulative: summary.credited },
+      { epoch: first.epoch, credit: c1, cumulative: c1 },
+    ]);
+    // Every valid receipt came in with one close or the other.
+    expect(epochs.reduce((n, e) => n + (e.receipts ?? 0), 0)).toBe(summary.receipts.valid);
   }, 40_000);
 
   it('exits 4 naming the URL when no agent answers', async () => {
