@@ -64,7 +64,11 @@ export async function fetchNodeCredits(
   const signal = AbortSignal.timeout(timeoutMs);
   const ask = (url: string) => fetch(url, { headers: { accept: 'application/json' }, signal });
   const history = ask(`${target}/epochs?limit=${EPOCHS_ASKED}`)
-    .then(async (r) => (r.ok ? epochsOf(await r.json()) : []))
+    .then(async (r) => {
+      if (r.ok) return epochsOf(await r.json());
+      await r.body?.cancel(); // a 404 before the first credited epoch: free the connection
+      return [];
+    })
     .catch(() => []);
   try {
     const response = await ask(target);
